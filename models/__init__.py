@@ -1,0 +1,65 @@
+"""Everything about language models, with no Beam: normalizer, tokenizers, KenLM, language ID.
+
+A notebook user needs three calls::
+
+    from winnow.models import load_model_set, Scorer
+    scorer = Scorer(load_model_set("models/", "en"))
+    scorer.score_dicts(["Some text.", "More text\\nover two lines."])
+
+or, with language ID choosing the model set::
+
+    from winnow.models import score_texts
+    score_texts(texts, models="models/")
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from .errors import ToolNotFoundError, TrainingError, WinnowModelError
+from .langid import LanguageIdentifier
+from .modelset import ModelSet, available_languages, load_model_sets
+from .normalize import NORMALIZER_VERSION, normalize, normalize_lines
+from .scorer import DocumentScore, LMScore, Scorer, perplexity
+
+__all__ = [
+    "NORMALIZER_VERSION", "normalize", "normalize_lines",
+    "ModelSet", "load_model_set", "load_model_sets", "available_languages",
+    "Scorer", "DocumentScore", "LMScore", "perplexity", "score_texts",
+    "LanguageIdentifier", "WinnowModelError", "TrainingError", "ToolNotFoundError",
+]
+
+
+def load_model_set(models: str | Path, lang: str, *, verify: bool = True) -> ModelSet:
+    """Load and verify the model set of ``lang`` under the models root ``models``."""
+    return load_model_sets(models, [lang], verify=verify)[lang]
+
+
+def score_texts(
+    texts: Sequence[str],
+    models: str | Path,
+    lang: str | None = None,
+    *,
+    lid: LanguageIdentifier | None = None,
+) -> list[dict]:
+    """Score ``texts``; one flat dict per text with ``lang`` (and ``lang_prob``) and scores.
+
+    With ``lang=None`` each text's language is identified with fastText and scored by that
+    language's model set; a text whose language has no model set gets only ``lang``.
+    """
+    if lang is not None:
+        scorer = Scorer(load_model_set(models, lang))
+        return [{"lang": lang, **d} for d in scorer.score_dicts(texts)]
+    lid = lid or LanguageIdentifier()
+    predictions = lid.predict(texts)
+    by_lang: dict[str, list[int]] = {}
+    for i, (code, _) in enumerate(predictions):
+        by_lang.setdefault(code, []).append(i)
+    out = [{"lang": code, "lang_prob": prob} for code, prob in predictions]
+    have = set(available_languages(models))
+    for code, idx in by_lang.items():
+        if code in have:
+            scorer = Scorer(load_model_set(models, code))
+            for i, scores in zip(idx, scorer.score_dicts([texts[i] for i in idx])):
+                out[i].update(scores)
+    return out

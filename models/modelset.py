@@ -1,0 +1,128 @@
+"""Model sets: every model of one language, loaded from ``ROOT/<lang>/`` and verified.
+
+A models root holds one folder per language. Each folder holds a SentencePiece tokenizer
+and one or more language models, each with a ``NAME.manifest.json``. Loading checks every
+manifest against its schema, the normalizer version, the file hashes, and that each LM was
+trained on pieces of this folder's tokenizer; any mismatch raises
+:class:`~winnow.models.errors.WinnowModelError` naming the file.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import WinnowModelError
+from .manifest import MANIFEST_SUFFIX, read_manifest
+from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME
+
+log = logging.getLogger(__name__)
+
+LM_KINDS = ("kenlm",)
+
+
+@dataclass
+class LanguageModel:
+    """A loaded LM with its manifest. ``model`` is the backend object (``kenlm.Model``)."""
+
+    name: str
+    kind: str
+    role: str
+    manifest: dict
+    model: object
+
+    @property
+    def sha256(self) -> str:
+        return next(iter(self.manifest["files"].values()))["sha256"]
+
+
+@dataclass
+class ModelSet:
+    lang: str
+    folder: Path
+    tokenizer: object  # sentencepiece.SentencePieceProcessor
+    tokenizer_manifest: dict
+    lms: dict[str, LanguageModel] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: str | Path, *, verify: bool = True) -> "ModelSet":
+        """Load the model set in ``folder`` (``ROOT/<lang>``)."""
+        import kenlm
+        import sentencepiece as spm
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise WinnowModelError(f"{folder}: model folder not found")
+        tok_path = folder / f"{TOKENIZER_NAME}{MANIFEST_SUFFIX}"
+        if not tok_path.exists():
+            raise WinnowModelError(
+                f"{folder}: no tokenizer manifest ({tok_path.name}); train one with "
+                f"`winnow train tokenizer --lang {folder.name} --models {folder.parent} --input ...`"
+            )
+        tok_manifest = read_manifest(tok_path, verify=verify)
+        lang = tok_manifest["lang"]
+        if lang != folder.name:
+            raise WinnowModelError(f"{tok_path}: tokenizer is for {lang!r} but sits in folder {folder.name!r}")
+        tokenizer = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+        tok_sha = tok_manifest["files"][TOKENIZER_FILE]["sha256"]
+
+        lms = {}
+        for path in sorted(folder.glob(f"*{MANIFEST_SUFFIX}")):
+            if path == tok_path:
+                continue
+            manifest = read_manifest(path, verify=verify)
+            if manifest["kind"] not in LM_KINDS:
+                log.warning("%s: skipping model of kind %r (not supported by this version)", path, manifest["kind"])
+                continue
+            if manifest["lang"] != lang:
+                raise WinnowModelError(f"{path}: model is for {manifest['lang']!r}, folder is for {lang!r}")
+            if manifest.get("tokenizer", {}).get("sha256") != tok_sha:
+                raise WinnowModelError(
+                    f"{path}: model {manifest['name']!r} was trained on pieces of a different "
+                    f"tokenizer than {folder / TOKENIZER_FILE}; retrain it with "
+                    f"`winnow train kenlm --lang {lang} --role {manifest['role']} ...`"
+                )
+            model_file = folder / next(f for f in manifest["files"] if not f.endswith(".arpa"))
+            try:
+                model = kenlm.Model(str(model_file))
+            except (OSError, RuntimeError) as exc:
+                raise WinnowModelError(f"{model_file}: KenLM could not load it ({exc})") from None
+            lms[manifest["name"]] = LanguageModel(manifest["name"], manifest["kind"], manifest["role"], manifest, model)
+        if not lms:
+            raise WinnowModelError(
+                f"{folder}: no language model; train one with "
+                f"`winnow train kenlm --lang {lang} --role clean --models {folder.parent} --input ...`"
+            )
+        return cls(lang, folder, tokenizer, tok_manifest, lms)
+
+    def describe(self) -> dict:
+        return {
+            "lang": self.lang,
+            "tokenizer": {"vocab_size": self.tokenizer.get_piece_size(),
+                          "sha256": self.tokenizer_manifest["files"][TOKENIZER_FILE]["sha256"]},
+            "models": {n: {"kind": m.kind, "role": m.role, "sha256": m.sha256,
+                           "order": m.manifest["params"].get("order")} for n, m in self.lms.items()},
+        }
+
+
+def available_languages(root: str | Path) -> list[str]:
+    """Languages under ``root`` that have a tokenizer manifest."""
+    root = Path(root)
+    return sorted(p.parent.name for p in root.glob(f"*/{TOKENIZER_NAME}{MANIFEST_SUFFIX}"))
+
+
+def load_model_sets(root: str | Path, langs: list[str] | None = None, *, verify: bool = True) -> dict[str, ModelSet]:
+    """Load every language's model set under ``root`` (or only ``langs``)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise WinnowModelError(f"{root}: models root not found")
+    found = available_languages(root)
+    wanted = langs or found
+    missing = sorted(set(wanted) - set(found))
+    if missing:
+        raise WinnowModelError(
+            f"{root}: no model set for {', '.join(missing)} (found: {', '.join(found) or 'none'})"
+        )
+    if not wanted:
+        raise WinnowModelError(f"{root}: holds no model sets (expected ROOT/<lang>/sentencepiece.manifest.json)")
+    return {lang: ModelSet.load(root / lang, verify=verify) for lang in wanted}

@@ -1,0 +1,133 @@
+"""Scoring documents with a language's model set, under DESIGN.md's scoring contract.
+
+* A document is normalized and split into lines; each non-empty line is encoded with
+  SentencePiece and scored by each LM with ``<s>`` and ``</s>``.
+* ``PP(doc) = 10 ** (-sum(log10 P(line)) / sum(n_pieces(line) + 1))``: ``</s>`` counts as
+  a token, ``<s>`` does not.
+* With a clean and a harmful LM of the same kind, ``{kind}_log_ratio`` is
+  ``log10 PP_harmful - log10 PP_clean`` (a cross-entropy difference, per token): the
+  lower it is, the more the document looks like the harmful training text.
+
+Raw float scores are kept (never rounded); directions come from each model's manifest.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .modelset import ModelSet
+from .normalize import normalize_lines
+
+
+@dataclass(frozen=True)
+class LMScore:
+    log10_prob: float
+    n_tokens: int  # pieces + one </s> per line
+
+    @property
+    def perplexity(self) -> float:
+        return perplexity(self.log10_prob, self.n_tokens)
+
+
+def perplexity(log10_prob: float, n_tokens: int) -> float:
+    """The scoring contract's perplexity; NaN for a document with no tokens."""
+    if n_tokens <= 0:
+        return math.nan
+    return 10.0 ** (-log10_prob / n_tokens)
+
+
+def column(name: str) -> str:
+    """Score-column prefix of a model name: ``kenlm-clean`` -> ``kenlm_clean``."""
+    return name.replace("-", "_").replace(".", "_")
+
+
+@dataclass
+class DocumentScore:
+    n_lines: int
+    n_pieces: int
+    lms: dict[str, LMScore]
+    log_ratios: dict[str, float] = field(default_factory=dict)
+    # per LM: [(log10_prob, n_tokens), ...] for each scored line, when asked for
+    lines: dict[str, list[tuple[float, int]]] | None = None
+
+    def to_dict(self) -> dict:
+        """Flat columns: ``n_lines``, ``n_pieces``, ``<lm>_log10p``, ``<lm>_tokens``, ``<lm>_pp``, ``<kind>_log_ratio``."""
+        out: dict = {"n_lines": self.n_lines, "n_pieces": self.n_pieces}
+        for name, s in self.lms.items():
+            col = column(name)
+            out[f"{col}_log10p"] = s.log10_prob
+            out[f"{col}_tokens"] = s.n_tokens
+            out[f"{col}_pp"] = s.perplexity
+        for kind, value in self.log_ratios.items():
+            out[f"{kind}_log_ratio"] = value
+        return out
+
+
+class Scorer:
+    """Scores batches of documents with every LM of one :class:`ModelSet`.
+
+    ``whole_document=True`` scores each document as a single line (normalized lines
+    joined by spaces), which is what CCNet effectively does; kept for comparison.
+    """
+
+    def __init__(self, model_set: ModelSet, *, per_line: bool = False, whole_document: bool = False):
+        self.model_set = model_set
+        self.per_line = per_line
+        self.whole_document = whole_document
+        self._encode = model_set.tokenizer.encode
+        self._lms = [(name, lm.model.full_scores) for name, lm in model_set.lms.items()]
+        self._ratio_pairs = _ratio_pairs(model_set)
+
+    def score(self, texts: Sequence[str]) -> list[DocumentScore]:
+        doc_lines = [normalize_lines(t) for t in texts]
+        if self.whole_document:
+            doc_lines = [[" ".join(lines)] if lines else [] for lines in doc_lines]
+        flat = [line for lines in doc_lines for line in lines]
+        pieces = self._encode(flat, out_type=str) if flat else []
+        sentences = [" ".join(p) for p in pieces]
+        n_tokens = [len(p) + 1 for p in pieces]
+        # kenlm.Model.score accumulates in 32-bit floats (about 1e-7 relative error);
+        # summing full_scores' per-token values keeps the double precision the
+        # thresholds are learned from.
+        line_scores = {
+            name: [sum([t[0] for t in full_scores(s, bos=True, eos=True)]) for s in sentences]
+            for name, full_scores in self._lms
+        }
+
+        results = []
+        start = 0
+        for lines in doc_lines:
+            end = start + len(lines)
+            ntok = sum(n_tokens[start:end])
+            lms = {name: LMScore(math.fsum(ls[start:end]), ntok) for name, ls in line_scores.items()}
+            doc = DocumentScore(n_lines=len(lines), n_pieces=ntok - len(lines), lms=lms)
+            for kind, (clean, harmful) in self._ratio_pairs.items():
+                doc.log_ratios[kind] = _log_ratio(lms[harmful], lms[clean])
+            if self.per_line:
+                doc.lines = {name: list(zip(ls[start:end], n_tokens[start:end])) for name, ls in line_scores.items()}
+            results.append(doc)
+            start = end
+        return results
+
+    def score_dicts(self, texts: Sequence[str]) -> list[dict]:
+        return [d.to_dict() for d in self.score(texts)]
+
+
+def _ratio_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
+    """kind -> (clean LM name, harmful LM name) for kinds that have exactly one of each."""
+    by_kind: dict[str, dict[str, list[str]]] = {}
+    for name, lm in model_set.lms.items():
+        by_kind.setdefault(lm.kind, {}).setdefault(lm.role, []).append(name)
+    return {
+        kind: (roles["clean"][0], roles["harmful"][0])
+        for kind, roles in by_kind.items()
+        if len(roles.get("clean", [])) == 1 and len(roles.get("harmful", [])) == 1
+    }
+
+
+def _log_ratio(harmful: LMScore, clean: LMScore) -> float:
+    if harmful.n_tokens <= 0 or clean.n_tokens <= 0:
+        return math.nan
+    # log10 PP = -log10 P / N
+    return (-harmful.log10_prob / harmful.n_tokens) - (-clean.log10_prob / clean.n_tokens)

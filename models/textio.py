@@ -1,0 +1,122 @@
+"""Reading training text: plain text (a document per line) or JSONL with a text field.
+
+Compressed inputs (``.gz``, ``.zst``) are read transparently. JSONL is recognised by the
+extension (``.jsonl``, ``.ndjson``, ``.json`` before any compression suffix).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+def open_text(path: str | Path) -> io.TextIOBase:
+    """Open a possibly compressed file as UTF-8 text (invalid bytes replaced)."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        raw = gzip.open(path, "rb")
+    elif path.suffix == ".zst":
+        import zstandard
+
+        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True)
+    else:
+        raw = open(path, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+
+
+def is_jsonl(path: str | Path) -> bool:
+    name = Path(path).name
+    for suffix in (".gz", ".zst"):
+        name = name.removesuffix(suffix)
+    return name.endswith(JSONL_SUFFIXES)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def parse_where(clauses: list[str] | None) -> dict[str, str]:
+    """``["label=1", "split=train"]`` -> ``{"label": "1", "split": "train"}``."""
+    out = {}
+    for clause in clauses or []:
+        key, sep, value = clause.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--where expects FIELD=VALUE, got {clause!r}")
+        out[key] = value
+    return out
+
+
+@dataclass
+class TextSource:
+    """Documents from training input files, with the statistics a manifest records."""
+
+    paths: list[Path]
+    text_field: str = "text"
+    where: dict[str, str] = field(default_factory=dict)
+    documents: int = 0
+    skipped: int = 0
+    bytes: int = 0
+
+    def __post_init__(self):
+        self.paths = [Path(p) for p in self.paths]
+        missing = [str(p) for p in self.paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"training input not found: {', '.join(missing)}")
+        if self.where and not all(is_jsonl(p) for p in self.paths):
+            raise ValueError("--where filters apply to JSONL fields; some inputs are plain text")
+
+    def __iter__(self) -> Iterator[str]:
+        self.documents = self.skipped = self.bytes = 0
+        for path in self.paths:
+            jsonl = is_jsonl(path)
+            with open_text(path) as f:
+                for lineno, line in enumerate(f, 1):
+                    text = self._text_of(line, path, lineno) if jsonl else line
+                    if text is None or not text.strip():
+                        continue
+                    self.documents += 1
+                    self.bytes += len(text.encode("utf-8"))
+                    yield text
+
+    def _text_of(self, line: str, path: Path, lineno: int) -> str | None:
+        if not line.strip():
+            return None
+        try:
+            record = json.loads(line)
+            text = record[self.text_field]
+            if not isinstance(text, str):
+                raise TypeError(f"field {self.text_field!r} is {type(text).__name__}, not a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            self.skipped += 1
+            if self.skipped <= 5:
+                log.warning("%s:%d: skipped record (%s)", path, lineno, exc)
+            return None
+        for key, want in self.where.items():
+            if str(record.get(key)) != want:
+                return None
+        return text
+
+    def fingerprint(self) -> dict:
+        """Hash of the source files (in order) and of the selection applied to them."""
+        sources = [
+            {"name": p.name, "sha256": file_sha256(p), "bytes": p.stat().st_size} for p in self.paths
+        ]
+        selection = {"text_field": self.text_field, "where": self.where}
+        h = hashlib.sha256()
+        for s in sources:
+            h.update(s["sha256"].encode())
+        h.update(json.dumps(selection, sort_keys=True).encode())
+        return {"fingerprint": "sha256:" + h.hexdigest(), "sources": sources, "selection": selection}

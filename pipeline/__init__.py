@@ -1,0 +1,1 @@
+"""Beam pipelines, threshold learning, reports and the ``winnow`` command line."""

@@ -1,0 +1,251 @@
+"""The ``winnow`` command line.
+
+    winnow train tokenizer --lang en --input FILE... --models ROOT [--vocab-size N]
+    winnow train kenlm     --lang en --role clean|harmful --input FILE... --models ROOT [--order N]
+    winnow score           --models ROOT --input FILE... [--lang xx] [--output OUT.jsonl]
+    winnow models          ROOT            # list and verify model sets
+    winnow doctor                          # check the installation
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from winnow import __version__
+
+log = logging.getLogger("winnow")
+
+EPILOG_TRAIN = """\
+Input files are plain text (one document or paragraph per line) or JSONL (.jsonl, .ndjson,
+.json) with a text field; .gz and .zst are read transparently. Models go to ROOT/<lang>/,
+each with a manifest (hashes, normalizer version, training data fingerprint, tool versions).
+"""
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input", "-i", nargs="+", required=True, metavar="FILE",
+                   help="training text files (plain text or JSONL; .gz/.zst allowed)")
+    p.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
+    p.add_argument("--where", action="append", metavar="FIELD=VALUE",
+                   help="JSONL only: keep records whose FIELD equals VALUE (repeatable, all must hold), "
+                        "e.g. --where label=1 --where split=train")
+
+
+def _add_models_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--models", "-m", required=required, metavar="ROOT",
+                   help="models root: one folder per language (ROOT/en/, ROOT/de/, ...)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="winnow",
+        description="Winnow: filter web text for language-model pre-training with perplexity "
+                    "scores from KenLM and neural LMs, thresholds learned from the data.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `winnow COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"winnow {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = sub.add_parser("train", help="train a tokenizer or a language model",
+                           description="Train models into a models root.")
+    tsub = train.add_subparsers(dest="what", metavar="WHAT", required=True)
+
+    tok = tsub.add_parser("tokenizer", help="train a SentencePiece tokenizer on normalized text",
+                          description="Train a SentencePiece tokenizer for one language on normalized text.",
+                          epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tok.add_argument("--lang", required=True, help="language code, e.g. en")
+    _add_input_args(tok)
+    _add_models_arg(tok)
+    tok.add_argument("--vocab-size", type=int, default=32000,
+                     help="vocabulary size; a soft limit, smaller corpora give fewer pieces (default: 32000)")
+    tok.add_argument("--model-type", choices=["unigram", "bpe"], default="unigram", help="default: unigram")
+    tok.add_argument("--character-coverage", type=float, default=0.9995,
+                     help="share of characters covered (default: 0.9995; use 1.0 for small alphabets)")
+    tok.add_argument("--max-sentences", type=int, default=2_000_000,
+                     help="lines sampled for training (default: 2,000,000)")
+    tok.set_defaults(func=cmd_train_tokenizer)
+
+    lm = tsub.add_parser("kenlm", help="train a KenLM n-gram model (lmplz + build_binary)",
+                         description="Normalize, tokenize with the language's tokenizer, train with lmplz "
+                                     "and convert with build_binary.",
+                         epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    lm.add_argument("--lang", required=True, help="language code, e.g. en")
+    lm.add_argument("--role", required=True, choices=["clean", "harmful"],
+                    help="clean: trained on good text, high perplexity = low quality; "
+                         "harmful: trained on harmful text, low perplexity = likely harmful")
+    _add_input_args(lm)
+    _add_models_arg(lm)
+    lm.add_argument("--order", type=int, default=5, help="n-gram order, 2-6 (default: 5)")
+    lm.add_argument("--memory", default="25%",
+                    help="memory cap for lmplz/build_binary: a share of RAM or a size like 4G (default: 25%%)")
+    lm.add_argument("--prune", type=int, nargs="+", metavar="N",
+                    help="lmplz count thresholds per order, e.g. --prune 0 0 1 (default: none)")
+    lm.add_argument("--binary", choices=["trie", "probing"], default="trie",
+                    help="build_binary structure: trie (small, 8-bit quantized) or probing (fastest, larger); "
+                         "default: trie")
+    lm.add_argument("--no-quantize", action="store_true", help="trie without quantization")
+    lm.add_argument("--keep-arpa", action="store_true", help="keep the ARPA file beside the binary")
+    lm.set_defaults(func=cmd_train_kenlm)
+
+    sc = sub.add_parser("score", help="score documents with a model set (JSONL out)",
+                        description="Score documents and print (or write) one JSON line each with "
+                                    "language, perplexities, token counts and log-ratios.")
+    sc.add_argument("--input", "-i", nargs="+", required=True, metavar="FILE",
+                    help="plain text (a document per line) or JSONL files")
+    sc.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
+    _add_models_arg(sc)
+    sc.add_argument("--lang", help="score everything with this language's models "
+                                   "(default: identify each document's language with fastText)")
+    sc.add_argument("--output", "-o", help="write JSONL here instead of standard output")
+    sc.add_argument("--batch-size", type=int, default=256, help="documents per batch (default: 256)")
+    sc.set_defaults(func=cmd_score)
+
+    ms = sub.add_parser("models", help="list and verify the model sets under a models root",
+                        description="Load every model set under ROOT, verifying manifests and hashes.")
+    ms.add_argument("root", metavar="ROOT")
+    ms.set_defaults(func=cmd_models)
+
+    dr = sub.add_parser("doctor", help="check that the installation is complete",
+                        description="Check KenLM tools, Python packages and the language-ID model.")
+    dr.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def cmd_train_tokenizer(args) -> int:
+    from winnow.models.textio import TextSource, parse_where
+    from winnow.models.tokenizer import train_tokenizer
+
+    source = TextSource(args.input, text_field=args.text_field, where=parse_where(args.where))
+    start = time.monotonic()
+    path = train_tokenizer(source, Path(args.models) / args.lang, args.lang, vocab_size=args.vocab_size,
+                           model_type=args.model_type, character_coverage=args.character_coverage,
+                           max_sentences=args.max_sentences)
+    print(f"tokenizer for {args.lang}: {path} ({source.documents} documents, "
+          f"{source.bytes / 1e6:.1f} MB, {time.monotonic() - start:.1f} s)")
+    return 0
+
+
+def cmd_train_kenlm(args) -> int:
+    from winnow.models.kenlm_lm import train_kenlm
+    from winnow.models.textio import TextSource, parse_where
+
+    source = TextSource(args.input, text_field=args.text_field, where=parse_where(args.where))
+    start = time.monotonic()
+    path = train_kenlm(source, Path(args.models) / args.lang, args.lang, args.role, order=args.order,
+                       memory=args.memory, prune=args.prune, binary=args.binary,
+                       quantize=not args.no_quantize, keep_arpa=args.keep_arpa)
+    print(f"{args.role} KenLM for {args.lang}: {path} ({path.stat().st_size / 1e6:.2f} MB; "
+          f"{source.documents} documents, {source.bytes / 1e6:.1f} MB, {time.monotonic() - start:.1f} s)")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from winnow.models import LanguageIdentifier, Scorer, available_languages, load_model_sets
+    from winnow.models.textio import TextSource
+
+    root = Path(args.models)
+    sets = load_model_sets(root, [args.lang] if args.lang else None)  # fail before reading any input
+    scorers = {lang: Scorer(ms) for lang, ms in sets.items()}
+    lid = None if args.lang else LanguageIdentifier()
+    source = TextSource(args.input, text_field=args.text_field)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    n = 0
+    start = time.monotonic()
+    try:
+        batch: list[str] = []
+        for text in source:
+            batch.append(text)
+            if len(batch) >= args.batch_size:
+                n += _score_batch(batch, scorers, lid, args.lang, out)
+                batch = []
+        if batch:
+            n += _score_batch(batch, scorers, lid, args.lang, out)
+    finally:
+        if args.output:
+            out.close()
+    secs = time.monotonic() - start
+    print(f"scored {n} documents ({source.bytes / 1e6:.1f} MB) in {secs:.1f} s "
+          f"({n / max(secs, 1e-9):.0f} docs/s); languages with models: {', '.join(available_languages(root))}",
+          file=sys.stderr)
+    return 0
+
+
+def _score_batch(batch, scorers, lid, lang, out) -> int:
+    langs = [(lang, 1.0)] * len(batch) if lang else lid.predict(batch)
+    rows = [{"lang": code, "lang_prob": prob} for code, prob in langs]
+    for code, scorer in scorers.items():
+        idx = [i for i, (c, _) in enumerate(langs) if c == code]
+        if idx:
+            for i, scores in zip(idx, scorer.score_dicts([batch[i] for i in idx])):
+                rows[i].update(scores)
+    for row in rows:
+        out.write(json.dumps(row, allow_nan=True) + "\n")
+    return len(rows)
+
+
+def cmd_models(args) -> int:
+    from winnow.models import load_model_sets
+
+    for lang, ms in load_model_sets(args.root).items():
+        d = ms.describe()
+        print(f"{lang}: tokenizer {d['tokenizer']['vocab_size']} pieces")
+        for name, m in d["models"].items():
+            print(f"  {name:<16} {m['kind']:<8} role={m['role']:<8} order={m['order']} sha256={m['sha256'][:12]}")
+    print("all manifests and file hashes verified")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from winnow.models import LanguageIdentifier, NORMALIZER_VERSION
+    from winnow.models.tools import kenlm_tool
+
+    problems = 0
+    checks = [("lmplz", lambda: kenlm_tool("lmplz")), ("build_binary", lambda: kenlm_tool("build_binary")),
+              ("kenlm module", lambda: __import__("kenlm").__file__),
+              ("sentencepiece", lambda: __import__("sentencepiece").__version__),
+              ("pyarrow", lambda: __import__("pyarrow").__version__),
+              ("apache-beam", lambda: metadata.version("apache-beam")),
+              ("fastText", _check_fasttext),
+              ("language-ID model", lambda: LanguageIdentifier().path)]
+    for name, check in checks:
+        try:
+            print(f"  ok   {name:<18} {check()}")
+        except Exception as exc:  # report every problem, not just the first
+            problems += 1
+            print(f"  FAIL {name:<18} {exc}")
+    print(f"winnow {__version__}, normalizer {NORMALIZER_VERSION}: "
+          + ("installation complete" if not problems else f"{problems} problem(s)"))
+    return 1 if problems else 0
+
+
+def _check_fasttext() -> str:
+    import fasttext
+
+    if not hasattr(fasttext, "train_supervised"):
+        raise RuntimeError("the fasttext module cannot train: fasttext-predict was installed over "
+                           "fasttext-numpy2-wheel; rerun `bash scripts/setup.sh`")
+    return fasttext.__file__
+
+
+def main(argv: list[str] | None = None) -> int:
+    from winnow.models.errors import TrainingError, WinnowModelError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (WinnowModelError, TrainingError, FileNotFoundError, ValueError) as exc:
+        print(f"winnow: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

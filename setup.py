@@ -1,0 +1,46 @@
+"""Winnow: web-scale corpus filtering with perplexity models.
+
+The repository keeps the top-level layout ``models/``, ``pipeline/`` and ``schemas/``;
+they install as ``winnow.models``, ``winnow.pipeline`` and ``winnow.schemas`` so that
+generic names such as ``models`` never collide with other packages in site-packages.
+"""
+from setuptools import setup
+
+import re
+
+VERSION = re.search(r'__version__ = "([^"]+)"', open("winnow/__init__.py").read()).group(1)
+
+# The versions that matter are pinned exactly: model files, scores and Beam's wire format
+# depend on them, and the Dataflow image (docker/) must install the same ones.
+INSTALL_REQUIRES = [
+    "apache-beam==2.77.0",
+    "kenlm==0.3.0",
+    "sentencepiece==0.2.3",
+    "pyarrow==25.0.1",
+    # fastText with NumPy 2 support (the upstream 0.9.3 wheel fails in predict under NumPy 2).
+    "fasttext-numpy2-wheel==0.9.2",
+    "numpy>=1.26,<2.5",
+    "jsonschema>=4.18,<5",
+]
+
+setup(
+    name="winnow",
+    version=VERSION,
+    description="Web-scale corpus filtering with KenLM and neural perplexity scores",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["winnow", "winnow.models", "winnow.pipeline", "winnow.schemas"],
+    package_dir={
+        "winnow": "winnow",
+        "winnow.models": "models",
+        "winnow.pipeline": "pipeline",
+        "winnow.schemas": "schemas",
+    },
+    package_data={"winnow.schemas": ["*.json"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6.100"],
+    },
+    entry_points={"console_scripts": ["winnow = winnow.pipeline.cli:main"]},
+)
