@@ -20,8 +20,8 @@ check on real and generated text.
 
 Speed: CCNet normalizes with one Python-level generator per character; here every rule is
 a C-level string operation over the whole document (lines are stripped, then joined with
-``\\n`` and transformed in one pass each), and pure-ASCII text (most of it, after accent
-stripping) takes ``str.translate``'s ASCII fast path.
+``\\n`` and transformed in one pass per rule), and pure-ASCII text (most of it, after
+accent stripping) takes ``str.translate``'s ASCII fast path.
 """
 from __future__ import annotations
 
@@ -77,30 +77,66 @@ def _char_class(codepoints: list[int]) -> str:
     return "[" + "".join(out) + "]"
 
 
-def _codepoints_in(category: str) -> list[int]:
-    return [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == category]
+def _codepoints_by_category(*categories: str) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {c: [] for c in categories}
+    category = unicodedata.category
+    for cp in range(sys.maxunicode + 1):
+        cat = category(chr(cp))
+        if cat in out:
+            out[cat].append(cp)
+    return out
 
 
-_MN_RE = re.compile(_char_class(_codepoints_in("Mn")))
-_DIGITS = _codepoints_in("Nd")
+_BY_CATEGORY = _codepoints_by_category("Mn", "Nd")
+_MN, _ND = _BY_CATEGORY["Mn"], _BY_CATEGORY["Nd"]
+_REMOVED = [ord(c) for c in CONTROL_CHARS + INVISIBLE_CHARS if c != "\n"]
+# "\n" joins lines during normalization and must survive (no line contains one itself).
 
-# One translation table for rules 4-6 (digits, punctuation, removal). Applying them in a
-# single pass is equivalent to CCNet's sequence because no rule's output feeds another:
-# digits are mapped before punctuation (so "１" -> "0"), and the punctuation table only
-# produces printable ASCII.
-_TABLE: dict[int, str | None] = {}
-for _ch, _rep in UNICODE_PUNCT.items():
-    _TABLE[ord(_ch)] = _rep
-for _cp in _DIGITS:
-    _TABLE[_cp] = "0"
-for _ch in CONTROL_CHARS + INVISIBLE_CHARS:
-    _TABLE[ord(_ch)] = None
-# Lines are joined with "\n" during normalization; it must survive the removal pass.
-# (No line can contain "\n" itself: str.splitlines splits on it.)
-_TABLE[ord("\n")] = "\n"
-# The subset that applies to ASCII text: str.translate has a fast path for ASCII input
-# when the table maps ASCII to ASCII, so a small dedicated table keeps it tight.
-_ASCII_TABLE = {cp: rep for cp, rep in _TABLE.items() if cp < 128}
+# Python's re matches a character class whose members are all in the BMP through a bitmap,
+# but scans a list of ranges once any member is above U+FFFF (30x slower on real text).
+# So each class has a BMP-only pattern and a full one; the full one is used only for
+# strings that contain astral characters at all, which is rare.
+_DIGIT_BMP_RE = re.compile(_char_class([c for c in _ND if c <= 0xFFFF]))
+_DIGIT_ALL_RE = re.compile(r"\d")  # any Nd digit, as CCNet's DIGIT_RE
+# Rule 3's non-spacing marks and rule 6's removals share one pass: no mark is a digit, a
+# punctuation key or a line break, so removing marks after rules 4-5 changes nothing.
+_STRIP_BMP_RE = re.compile(_char_class([c for c in _MN if c <= 0xFFFF] + _REMOVED))
+_STRIP_ALL_RE = re.compile(_char_class(_MN + _REMOVED))
+_PUNCT_RE = re.compile(_char_class([ord(c) for c in UNICODE_PUNCT]))
+
+
+def _punct(match: re.Match) -> str:
+    return UNICODE_PUNCT[match.group()]
+
+
+_ASTRAL_RE = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def _has_astral_regex(s: str) -> bool:
+    return _ASTRAL_RE.search(s) is not None
+
+
+# CPython stores a string with 4 bytes per character exactly when it holds a character
+# above U+FFFF, and sys.getsizeof reveals the width in O(1). A wider-than-needed string
+# only costs speed (the full patterns are also correct for BMP text), never correctness.
+_UCS4_BASE = sys.getsizeof("\U00010000") - 8
+
+
+def _has_astral_sizeof(s: str) -> bool:
+    return sys.getsizeof(s) == _UCS4_BASE + 4 * (len(s) + 1)
+
+
+_has_astral = (
+    _has_astral_sizeof
+    if all(_has_astral_sizeof(t) == _has_astral_regex(t) for t in ("a\U00010000b", "\u00e9" * 3, "\uffff", "x"))
+    else _has_astral_regex
+)
+
+# Pure-ASCII text (most web text) takes str.translate's ASCII fast path: digits -> "0",
+# controls removed, in one pass. (For non-ASCII text a dict table is slow: every unmapped
+# character costs a KeyError inside translate.)
+_ASCII_TABLE: dict[int, str | None] = {ord(d): "0" for d in "0123456789"}
+_ASCII_TABLE.update({c: None for c in _REMOVED if c < 128})
 
 
 def normalize_lines(text: str) -> list[str]:
@@ -109,11 +145,17 @@ def normalize_lines(text: str) -> list[str]:
     if not lines:
         return []
     joined = "\n".join(lines).lower()
-    if not joined.isascii():
-        joined = unicodedata.normalize("NFD", joined)
-        joined = _MN_RE.sub("", joined)
-    table = _ASCII_TABLE if joined.isascii() else _TABLE
-    joined = joined.translate(table)
+    if joined.isascii():
+        joined = joined.translate(_ASCII_TABLE)
+    else:
+        if not unicodedata.is_normalized("NFD", joined):
+            joined = unicodedata.normalize("NFD", joined)
+        astral = _has_astral(joined)
+        # digits before punctuation, as CCNet (so "１" -> "0"); the punctuation table
+        # only produces printable ASCII, which no later step touches.
+        joined = (_DIGIT_ALL_RE if astral else _DIGIT_BMP_RE).sub("0", joined)
+        joined = (_STRIP_ALL_RE if astral else _STRIP_BMP_RE).sub("", joined)
+        joined = _PUNCT_RE.sub(_punct, joined)
     return [line for line in joined.split("\n") if line]
 
 
