@@ -45,10 +45,14 @@ def labelled(name: str):
                 yield r
 
 
-def web_texts(limit: int | None = None) -> list[str]:
+WEB_TEXTS = {"dragnet": "dragnet_texts_en.jsonl", "turku": "turku_register_multilingual.jsonl"}
+
+
+def web_texts(limit: int | None = None, corpus: str = "all") -> list[str]:
     """Main-content text of real web pages: dragnet (en) then Turku (multilingual)."""
     texts = []
-    for name in ("dragnet_texts_en.jsonl", "turku_register_multilingual.jsonl"):
+    names = WEB_TEXTS.values() if corpus == "all" else [WEB_TEXTS[corpus]]
+    for name in names:
         with open(DATA / "web" / name, encoding="utf-8") as f:
             for line in f:
                 texts.append(json.loads(line)["text"])

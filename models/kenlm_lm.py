@@ -17,7 +17,7 @@ from .errors import TrainingError
 from .manifest import file_entry, now_utc, read_manifest, tool_versions, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
 from .textio import TextSource
-from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME
+from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME, UNK_WORD, piece_words
 from .tools import KENLM_TOOLS_VERSION, kenlm_tool
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def train_kenlm(
                           "sha256": tok_manifest["files"][TOKENIZER_FILE]["sha256"]},
             "params": {"order": order, "memory": memory, "prune": prune or [], "binary": binary,
                        "quantize_bits": 8 if (binary == "trie" and quantize) else None,
-                       "discount_fallback": True, "arpa_bytes": arpa_bytes,
+                       "discount_fallback": True, "arpa_bytes": arpa_bytes, "unk_word": UNK_WORD,
                        "lmplz_args": lmplz_args[1:], "build_binary_args": bb_args[1:]},
             "training_data": {**source.fingerprint(), "bytes": source.bytes, "documents": source.documents,
                               "lines": counts["lines"], "tokens": counts["tokens"],
@@ -144,14 +144,15 @@ def train_kenlm(
 
 
 def _feed_pieces(proc: subprocess.Popen, source: TextSource, sp, counts: dict, batch: int = 512) -> None:
-    """Write each normalized line as space-separated pieces to lmplz's stdin."""
+    """Write each normalized line as space-separated LM words (pieces) to lmplz's stdin."""
     stdin = proc.stdin
+    words = piece_words(sp)
     pending: list[str] = []
 
     def flush():
-        for pieces in sp.encode(pending, out_type=str):
-            counts["tokens"] += len(pieces)
-            stdin.write((" ".join(pieces) + "\n").encode("utf-8"))
+        for ids in sp.encode(pending):
+            counts["tokens"] += len(ids)
+            stdin.write((" ".join([words[i] for i in ids]) + "\n").encode("utf-8"))
         pending.clear()
 
     try:

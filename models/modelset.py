@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .errors import WinnowModelError
 from .manifest import MANIFEST_SUFFIX, read_manifest
-from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME
+from .kenlm_native import NativeKenLM, load_library
+from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME, UNK_WORD, piece_words
 
 log = logging.getLogger(__name__)
 
@@ -23,13 +24,19 @@ LM_KINDS = ("kenlm",)
 
 @dataclass
 class LanguageModel:
-    """A loaded LM with its manifest. ``model`` is the backend object (``kenlm.Model``)."""
+    """A loaded LM with its manifest.
+
+    ``model`` is the backend: a :class:`NativeKenLM` (batch scoring on word indices, with
+    ``vocab_map`` taking SentencePiece ids to them) or, when the native library is not
+    built, a ``kenlm.Model``.
+    """
 
     name: str
     kind: str
     role: str
     manifest: dict
     model: object
+    vocab_map: object = None  # numpy array: SentencePiece id -> KenLM word index
 
     @property
     def sha256(self) -> str:
@@ -43,11 +50,15 @@ class ModelSet:
     tokenizer: object  # sentencepiece.SentencePieceProcessor
     tokenizer_manifest: dict
     lms: dict[str, LanguageModel] = field(default_factory=dict)
+    words: list[str] = field(default_factory=list)  # LM word of each SentencePiece id
 
     @classmethod
-    def load(cls, folder: str | Path, *, verify: bool = True) -> "ModelSet":
-        """Load the model set in ``folder`` (``ROOT/<lang>``)."""
-        import kenlm
+    def load(cls, folder: str | Path, *, verify: bool = True, native: bool = True) -> "ModelSet":
+        """Load the model set in ``folder`` (``ROOT/<lang>``).
+
+        ``native=False`` scores through the kenlm Python module even when the native
+        batch scorer is built (slower; for comparison).
+        """
         import sentencepiece as spm
 
         folder = Path(folder)
@@ -64,7 +75,9 @@ class ModelSet:
         if lang != folder.name:
             raise WinnowModelError(f"{tok_path}: tokenizer is for {lang!r} but sits in folder {folder.name!r}")
         tokenizer = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+        words = piece_words(tokenizer)
         tok_sha = tok_manifest["files"][TOKENIZER_FILE]["sha256"]
+        lib = load_library() if native else None
 
         lms = {}
         for path in sorted(folder.glob(f"*{MANIFEST_SUFFIX}")):
@@ -82,18 +95,24 @@ class ModelSet:
                     f"tokenizer than {folder / TOKENIZER_FILE}; retrain it with "
                     f"`winnow train kenlm --lang {lang} --role {manifest['role']} ...`"
                 )
+            if manifest["params"].get("unk_word") != UNK_WORD:
+                raise WinnowModelError(
+                    f"{path}: model {manifest['name']!r} maps unknown pieces differently "
+                    f"(unk_word {manifest['params'].get('unk_word')!r}, this Winnow uses {UNK_WORD!r}); "
+                    f"retrain it with `winnow train kenlm --lang {lang} --role {manifest['role']} ...`"
+                )
             model_file = folder / next(f for f in manifest["files"] if not f.endswith(".arpa"))
-            try:
-                model = kenlm.Model(str(model_file))
-            except (OSError, RuntimeError) as exc:
-                raise WinnowModelError(f"{model_file}: KenLM could not load it ({exc})") from None
-            lms[manifest["name"]] = LanguageModel(manifest["name"], manifest["kind"], manifest["role"], manifest, model)
+            lm = LanguageModel(manifest["name"], manifest["kind"], manifest["role"], manifest,
+                               _load_kenlm(model_file, lib))
+            if isinstance(lm.model, NativeKenLM):
+                lm.vocab_map = lm.model.vocab_map(words)
+            lms[manifest["name"]] = lm
         if not lms:
             raise WinnowModelError(
                 f"{folder}: no language model; train one with "
                 f"`winnow train kenlm --lang {lang} --role clean --models {folder.parent} --input ...`"
             )
-        return cls(lang, folder, tokenizer, tok_manifest, lms)
+        return cls(lang, folder, tokenizer, tok_manifest, lms, words)
 
     def describe(self) -> dict:
         return {
@@ -105,13 +124,25 @@ class ModelSet:
         }
 
 
+def _load_kenlm(path: Path, lib):
+    try:
+        if lib is not None:
+            return NativeKenLM(lib, path)
+        import kenlm
+
+        return kenlm.Model(str(path))
+    except (OSError, RuntimeError) as exc:
+        raise WinnowModelError(f"{path}: KenLM could not load it ({exc})") from None
+
+
 def available_languages(root: str | Path) -> list[str]:
     """Languages under ``root`` that have a tokenizer manifest."""
     root = Path(root)
     return sorted(p.parent.name for p in root.glob(f"*/{TOKENIZER_NAME}{MANIFEST_SUFFIX}"))
 
 
-def load_model_sets(root: str | Path, langs: list[str] | None = None, *, verify: bool = True) -> dict[str, ModelSet]:
+def load_model_sets(root: str | Path, langs: list[str] | None = None, *, verify: bool = True,
+                    native: bool = True) -> dict[str, ModelSet]:
     """Load every language's model set under ``root`` (or only ``langs``)."""
     root = Path(root)
     if not root.is_dir():
@@ -125,4 +156,4 @@ def load_model_sets(root: str | Path, langs: list[str] | None = None, *, verify:
         )
     if not wanted:
         raise WinnowModelError(f"{root}: holds no model sets (expected ROOT/<lang>/sentencepiece.manifest.json)")
-    return {lang: ModelSet.load(root / lang, verify=verify) for lang in wanted}
+    return {lang: ModelSet.load(root / lang, verify=verify, native=native) for lang in wanted}

