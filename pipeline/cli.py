@@ -18,6 +18,8 @@ from pathlib import Path
 
 from winnow import __version__
 
+from .readers import FORMATS
+
 log = logging.getLogger("winnow")
 
 EPILOG_TRAIN = """\
@@ -107,6 +109,38 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--batch-size", type=int, default=256, help="documents per batch (default: 256)")
     sc.set_defaults(func=cmd_score)
 
+    rn = sub.add_parser(
+        "run", help="the filtering job: read, score, route into keep/drop/rejected Parquet shards",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the Beam pipeline: read web documents, identify their language, score them "
+                    "with the language's models, route each into OUT/keep, OUT/drop or OUT/rejected "
+                    "(or OUT/scored with --score-only), and write OUT/_SUMMARY.json, which accounts for "
+                    "every input record (read = kept + dropped + rejected).",
+        epilog="Any Apache Beam pipeline option may follow, e.g. --runner DataflowRunner --project P "
+               "--region R --temp_location gs://B/tmp --setup_file ./setup.py, or locally "
+               "--direct_num_workers 2 --direct_running_mode multi_processing. The default runner is "
+               "the DirectRunner.\n\nFormats: warc (HTML responses, main text extracted with Resiliparse), "
+               "wet, jsonl (.gz/.zst), parquet, text; chosen from the file name unless --format is given.")
+    rn.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
+                    help="input files, folders or globs (local or any Beam filesystem: gs://, s3://)")
+    _add_models_arg(rn)
+    rn.add_argument("--thresholds", "-t", metavar="FILE",
+                    help="thresholds file (schemas/thresholds.schema.json); see winnow tune")
+    rn.add_argument("--score-only", action="store_true",
+                    help="no thresholds: write every document with its scores to OUT/scored/lang=xx/")
+    rn.add_argument("--output", "-o", required=True, metavar="OUT", help="output folder (local or gs://...)")
+    rn.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: from the name)")
+    rn.add_argument("--text-field", default="text", help="JSONL/Parquet text field (default: text)")
+    rn.add_argument("--id-field", default="id", help="JSONL/Parquet id field, if present (default: id)")
+    rn.add_argument("--keep-unscored-langs", action="store_true",
+                    help="keep (instead of drop) documents in languages without a model set; "
+                         "their reason stays no_model_for_lang either way")
+    rn.add_argument("--max-doc-chars", type=int, default=5_000_000,
+                    help="reject longer documents as too_large (default: 5,000,000)")
+    rn.add_argument("--batch-size", type=int, default=256, help="documents scored per batch (default: 256)")
+    rn.add_argument("--no-progress", action="store_true", help="no progress lines")
+    rn.set_defaults(func=cmd_run, beam_args=True)
+
     ms = sub.add_parser("models", help="list and verify the model sets under a models root",
                         description="Load every model set under ROOT, verifying manifests and hashes.")
     ms.add_argument("root", metavar="ROOT")
@@ -190,6 +224,55 @@ def _score_batch(batch, scorers, lid, lang, out) -> int:
     return len(rows)
 
 
+def cmd_run(args) -> int:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from winnow.models import load_model_sets
+
+    from .job import JobConfig, expand_inputs, run_job
+    from .readers import ReaderOptions
+    from .routing import load_thresholds_dict, read_thresholds_file
+
+    if bool(args.thresholds) == bool(args.score_only):
+        raise ValueError("pass either --thresholds FILE (route into keep/drop) or --score-only (scores, no decision)")
+    # Everything that can be wrong with models, thresholds or inputs fails here, before any work.
+    sets = load_model_sets(args.models)
+    thresholds = None
+    if args.thresholds:
+        thresholds = read_thresholds_file(args.thresholds)
+        load_thresholds_dict(thresholds, sets, source=args.thresholds)
+    files = expand_inputs(args.input)
+    output = args.output if "://" in args.output else str(Path(args.output).resolve())
+    config = JobConfig(
+        inputs=tuple(files), models=str(Path(args.models).resolve()) if "://" not in args.models else args.models,
+        output=output, thresholds=thresholds,
+        reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field,
+                             max_doc_chars=args.max_doc_chars),
+        keep_unscored=args.keep_unscored_langs, batch_size=args.batch_size, progress=not args.no_progress)
+    options = PipelineOptions(args.beam_args_rest)
+    print(f"winnow run: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
+          f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}",
+          file=sys.stderr)
+    summary, secs = run_job(config, files, options)
+    print_summary(summary, output, secs)
+    return 0
+
+
+def print_summary(summary: dict, output: str, secs: float) -> None:
+    routes = ["scored"] if summary["mode"] == "score-only" else ["kept", "dropped"]
+    print(f"\nread {summary['read']} = " + " + ".join(f"{summary[r]} {r}" for r in routes)
+          + f" + {summary['rejected']} rejected   ({secs:.1f} s, {summary['read'] / max(secs, 1e-9):.0f} docs/s, "
+          f"{summary['bytes_read'] / 1e6 / max(secs, 1e-9):.2f} MB/s of text)")
+    cols = ["keep", "drop", "scored"] if summary["mode"] != "score-only" else ["scored"]
+    cols = [c for c in cols if any(c in v for v in summary["by_lang"].values())]
+    print(f"\n  {'lang':<6}" + "".join(f"{c:>9}" for c in cols + ["read"]))
+    for lang, counts in summary["by_lang"].items():
+        print(f"  {lang:<6}" + "".join(f"{counts.get(c, 0):>9}" for c in cols + ["read"]))
+    for route, reasons in summary["by_reason"].items():
+        print(f"\n  {route} reasons: " + ", ".join(f"{r} {n}" for r, n in reasons.items()))
+    print(f"\nshards under {output}/ ({len(summary['files'])} files); summary: {output}/_SUMMARY.json")
+
+
 def cmd_models(args) -> int:
     from winnow.models import load_model_sets
 
@@ -237,12 +320,18 @@ def _check_fasttext() -> str:
 def main(argv: list[str] | None = None) -> int:
     from winnow.models.errors import TrainingError, WinnowModelError
 
-    args = build_parser().parse_args(argv)
+    from .routing import ThresholdsError
+
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "beam_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.beam_args_rest = rest
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (WinnowModelError, TrainingError, FileNotFoundError, ValueError) as exc:
+    except (WinnowModelError, TrainingError, FileNotFoundError, ValueError, ThresholdsError) as exc:
         print(f"winnow: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,257 @@
+"""The Beam job behind ``winnow run``: input files -> routed Parquet shards + summary.
+
+Graph::
+
+    ListInputs (Create) -> SpreadFiles (Reshuffle) -> ProcessFiles (ParDo)
+        -> CollectResults (ToList) -> Finalize (summary, stale shards)
+
+The unit of parallel work is an input file, as in CCNet and datatrove: ``ProcessFiles``
+reads a file, scores its documents in batches and streams them into that file's shards,
+composing the pure stages of ``stages.py``. Keeping a file's documents in one fused step
+avoids shuffling every document through a GroupByKey just to write shards that are named
+after their input file anyway, and makes a retried file replace its own shards. Models
+load once per worker process through ``Shared``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.utils import shared
+
+from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, read_file, shard_key
+from .routing import Router, Thresholds, load_thresholds_dict
+from .stages import REJECTED, DocumentProcessor, Progress, ShardWriter, summarize, summary_json
+
+log = logging.getLogger(__name__)
+NAMESPACE = "winnow"
+SUMMARY_FILE = "_SUMMARY.json"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything a worker needs; plain data, pickled into the DoFns."""
+
+    inputs: tuple[str, ...]
+    models: str
+    output: str
+    thresholds: dict | None = None  # the thresholds file's content, validated at launch
+    reader: ReaderOptions = field(default_factory=ReaderOptions)
+    keep_unscored: bool = False
+    batch_size: int = 256
+    progress: bool = True
+
+    @property
+    def score_only(self) -> bool:
+        return self.thresholds is None
+
+
+def localize_models(root: str) -> str:
+    """A local copy of a models root on a Beam filesystem (gs://, s3://), else ``root``."""
+    if "://" not in root:
+        return root
+    from apache_beam.io.filesystems import FileSystems
+
+    dest = os.path.join(tempfile.gettempdir(), "winnow-models-" + shard_key(root))
+    if os.path.isdir(dest):
+        return dest
+    tmp = tempfile.mkdtemp(prefix="winnow-models-")
+    for meta in FileSystems.match([root.rstrip("/") + "/**"])[0].metadata_list:
+        rel = meta.path[len(root.rstrip("/")) + 1:]
+        target = os.path.join(tmp, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with FileSystems.open(meta.path) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    os.replace(tmp, dest)
+    return dest
+
+
+class _Loaded:
+    """Holder for a process's DocumentProcessor (``Shared`` needs a weak-referenceable object)."""
+
+    def __init__(self, processor: DocumentProcessor):
+        self.processor = processor
+
+
+def build_processor(config: JobConfig) -> DocumentProcessor:
+    from winnow.models import load_model_sets
+
+    sets = load_model_sets(localize_models(config.models))
+    thresholds = load_thresholds_dict(config.thresholds, sets, source="thresholds") if config.thresholds else None
+    router = Router(thresholds, sets, keep_unscored=config.keep_unscored)
+    return DocumentProcessor(sets, router, thresholds_version=thresholds.version if thresholds else None)
+
+
+class ProcessFile(beam.DoFn):
+    """Reads one input file, scores and routes its documents, writes its shards."""
+
+    def __init__(self, config: JobConfig):
+        self.config = config
+        self._shared = shared.Shared()
+        self.c_bytes = Metrics.counter(NAMESPACE, "bytes_read")
+        self.c_files = Metrics.counter(NAMESPACE, "files")
+
+    def setup(self):
+        key = f"processor:{self.config.models}:{hash(str(self.config.thresholds))}:{self.config.keep_unscored}"
+        self.processor = self._shared.acquire(lambda: _Loaded(build_processor(self.config)), tag=key).processor
+        self.progress = Progress(enabled=self.config.progress)
+
+    def process(self, path: str):
+        writer = ShardWriter(self.config.output, shard_key(path))
+        counts: Counter = Counter()
+        nbytes = 0
+        batch: list[dict] = []
+        try:
+            for kind, record in read_file(path, self.config.reader):
+                if kind == DOC:
+                    batch.append(record)
+                    if len(batch) >= self.config.batch_size:
+                        nbytes += self._flush(batch, writer, counts)
+                        batch = []
+                else:
+                    assert kind == REJECTED_RECORD
+                    writer.add_rejected(record)
+                    counts[(REJECTED, None, record["reason"])] += 1
+                    self._publish({(REJECTED, None, record["reason"]): 1})
+            if batch:
+                nbytes += self._flush(batch, writer, counts)
+            written = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        self.c_files.inc()
+        yield {
+            "source_file": path,
+            "shard": shard_key(path),
+            "counts": sorted(counts.items(), key=lambda kv: tuple(str(x) for x in kv[0])),
+            "files": [w.path for w in written],
+            "bytes": nbytes,
+        }
+
+    def _flush(self, batch, writer, counts) -> int:
+        rows = self.processor.process(batch)
+        delta: Counter = Counter()
+        nbytes = 0
+        for row in rows:
+            writer.add(row)
+            delta[(row["route"], row["lang"], row["reason"])] += 1
+            nbytes += len(row["text"].encode("utf-8"))
+        counts.update(delta)
+        self._publish(delta)
+        self.c_bytes.inc(nbytes)
+        self.progress.add(len(rows), nbytes)
+        return nbytes
+
+    def _publish(self, delta: Counter) -> None:
+        """Beam counters: read, one per route, and one per route and reason."""
+        by_name: Counter = Counter()
+        for (route, _lang, reason), n in delta.items():
+            by_name["read"] += n
+            by_name[route] += n
+            if reason:
+                by_name[f"{route}.{reason}"] += n
+        for name, n in by_name.items():
+            Metrics.counter(NAMESPACE, name).inc(n)
+
+
+def finalize(results: list[dict], config: JobConfig) -> dict:
+    """Write ``_SUMMARY.json`` and remove shards that earlier runs left for these inputs."""
+    from apache_beam.io.filesystems import FileSystems
+
+    summary = summarize(results, score_only=config.score_only)
+    written = set(summary["files"])
+    out = config.output.rstrip("/")
+    stale = []
+    for res in results:
+        pattern = posixpath.join(out, "**", f"part-{res['shard']}.parquet")
+        for match in FileSystems.match([pattern])[0].metadata_list:
+            if match.path not in written:
+                stale.append(match.path)
+    if stale:
+        FileSystems.delete(stale)
+    summary["stale_shards_removed"] = len(stale)
+    summary["run"] = {"inputs": list(config.inputs), "models": config.models,
+                      "thresholds_version": (config.thresholds or {}).get("version")}
+    tmp = posixpath.join(out, f".{SUMMARY_FILE}.tmp")
+    with FileSystems.create(tmp) as f:
+        f.write(summary_json(summary))
+    FileSystems.rename([tmp], [posixpath.join(out, SUMMARY_FILE)])
+    return summary
+
+
+def build(pipeline: beam.Pipeline, config: JobConfig, files: list[str]):
+    """Add the job to ``pipeline``; returns the PCollection holding the summary."""
+    results = (
+        pipeline
+        | "ListInputs" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "ProcessFiles" >> beam.ParDo(ProcessFile(config))
+    )
+    return (
+        results
+        | "CollectResults" >> beam.combiners.ToList()
+        | "Finalize" >> beam.Map(finalize, config)
+    )
+
+
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Files matching each pattern (local paths or Beam URIs); fails on a pattern with none."""
+    from apache_beam.io.filesystems import FileSystems
+
+    files = []
+    missing = []
+    for pattern in patterns:
+        if "://" not in pattern and os.path.isdir(pattern):
+            pattern = os.path.join(pattern, "*")
+        matched = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list
+                         if not posixpath.basename(m.path).startswith((".", "_")))
+        if not matched:
+            missing.append(pattern)
+        files.extend(matched)
+    if missing:
+        raise FileNotFoundError(f"no input files match: {', '.join(missing)}")
+    return sorted(dict.fromkeys(os.path.abspath(f) if "://" not in f else f for f in files))
+
+
+def run_job(config: JobConfig, files: list[str], options) -> tuple[dict, float]:
+    """Run the job; return the summary (read back from the output) and the wall time."""
+    import json
+    import time
+
+    from apache_beam.io.filesystems import FileSystems
+
+    start = time.monotonic()
+    with beam.Pipeline(runner=choose_runner(options), options=options) as pipeline:
+        build(pipeline, config, files)
+    secs = time.monotonic() - start
+    with FileSystems.open(posixpath.join(config.output.rstrip("/"), SUMMARY_FILE)) as f:
+        return json.loads(f.read()), secs
+
+
+def choose_runner(options):
+    """The runner for ``options``; the DirectRunner becomes Beam's in-process FnApiRunner.
+
+    Beam 2.77's DirectRunner first tries the Prism runner, which downloads a binary from
+    GitHub at run time (and fails without network access). The FnApiRunner is what it
+    falls back to, with the same options (``--direct_num_workers``,
+    ``--direct_running_mode``), so Winnow goes there directly.
+    """
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = options.view_as(StandardOptions).runner
+    if runner not in (None, "DirectRunner", "direct", "FnApiRunner"):
+        return None  # let Beam resolve --runner
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=info)

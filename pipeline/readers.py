@@ -1,0 +1,472 @@
+"""Readers: one input file -> documents and dead letters, losing nothing.
+
+Each reader is a generator over one file that yields ``(DOC, record)`` or
+``(REJECTED, record)``. A document record carries its text and provenance; a rejected
+record carries a machine-readable ``reason``, a human ``detail`` and a preview of the raw
+bytes. A file that cannot be opened, or that breaks off mid-way, yields one rejected
+record for the unreadable part, after every record read before the break. No Beam here
+except ``FileSystems``, so local paths and ``gs://``/``s3://`` URIs read alike.
+
+Formats (``--format auto`` picks by name):
+  warc     WARC ``response`` records; main text extracted from HTML with Resiliparse
+  wet      WARC ``conversion`` records (Common Crawl WET)
+  jsonl    JSON lines, ``.gz``/``.zst`` allowed; configurable id and text fields
+  parquet  a text column (and optional id column)
+  text     plain text, one document per line
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import posixpath
+import zlib
+from dataclasses import dataclass
+from typing import Iterator
+
+DOC = "doc"
+REJECTED = "rejected"
+FORMATS = ("auto", "warc", "wet", "jsonl", "parquet", "text")
+PREVIEW_BYTES = 512
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    format: str = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    url_field: str = "url"
+    max_doc_chars: int = 5_000_000  # longer documents are rejected as too_large
+
+
+def detect_format(path: str) -> str:
+    name = posixpath.basename(path).lower()
+    for suffix in (".gz", ".zst", ".zstd", ".bz2", ".lz4"):
+        name = name.removesuffix(suffix)
+    if ".wet" in name:
+        return "wet"
+    if name.endswith((".warc", ".arc")) or ".warc" in name:
+        return "warc"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".txt", ".text")):
+        return "text"
+    raise ValueError(
+        f"{path}: cannot tell the format from the name; pass --format (one of {', '.join(FORMATS[1:])})"
+    )
+
+
+def shard_key(path: str) -> str:
+    """Output shard name of an input file: readable stem + hash of the full path.
+
+    Stable across runs (a rerun replaces its shards) and distinct for files with the same
+    name in different folders.
+    """
+    stem = posixpath.basename(path.rstrip("/"))
+    for suffix in (".gz", ".zst", ".zstd", ".jsonl", ".ndjson", ".json", ".parquet", ".warc", ".wet", ".txt"):
+        stem = stem.removesuffix(suffix)
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:80] or "input"
+    return f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:10]}"
+
+
+def _preview(raw: bytes | str | None) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw[:PREVIEW_BYTES]
+    return raw[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+
+
+def _rejected(source, index, reason, detail, *, offset=None, raw=None, raw_bytes=None, url=None,
+              record_id=None, doc_id=None) -> tuple[str, dict]:
+    return REJECTED, {
+        "doc_id": doc_id or f"{source}#{index}",
+        "source_file": source,
+        "record_index": index,
+        "record_offset": offset,
+        "url": url,
+        "warc_record_id": record_id,
+        "reason": reason,
+        "detail": str(detail)[:2000] if detail is not None else None,
+        "raw_bytes": raw_bytes if raw_bytes is not None else (len(raw) if isinstance(raw, bytes) else None),
+        "raw_preview": _preview(raw),
+    }
+
+
+def _doc(source, index, text, *, offset=None, url=None, record_id=None, doc_id=None,
+         skip: str | None = None) -> tuple[str, dict]:
+    """A document; ``skip`` names why it has no text to score (routed to drop with that reason)."""
+    return DOC, {
+        "doc_id": doc_id if doc_id is not None else f"{source}#{index}",
+        "source_file": source,
+        "record_index": index,
+        "record_offset": offset,
+        "url": url,
+        "warc_record_id": record_id,
+        "text": text,
+        "skip": skip,
+    }
+
+
+def _open_raw(path: str):
+    from apache_beam.io.filesystems import CompressionTypes, FileSystems
+
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _decompressed(path: str, raw) -> io.BufferedIOBase:
+    name = path.lower()
+    if name.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if name.endswith((".zst", ".zstd")):
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+    return raw
+
+
+def read_file(path: str, options: ReaderOptions = ReaderOptions()) -> Iterator[tuple[str, dict]]:
+    """Every record of ``path`` as ``(DOC | REJECTED, record)``; never raises on bad data."""
+    try:
+        fmt = options.format if options.format != "auto" else detect_format(path)
+    except ValueError as exc:
+        yield _rejected(path, -1, "unknown_format", exc)
+        return
+    try:
+        raw = _open_raw(path)
+    except Exception as exc:  # noqa: BLE001 - any failure to open is this file's dead letter
+        yield _rejected(path, -1, "unreadable_file", f"{type(exc).__name__}: {exc}")
+        return
+    reader = {"warc": _read_warc, "wet": _read_wet, "jsonl": _read_jsonl,
+              "parquet": _read_parquet, "text": _read_text}[fmt]
+    with raw:
+        yield from reader(path, raw, options)
+
+
+# --- JSON lines and plain text ------------------------------------------------------------
+
+_STREAM_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError)
+
+
+def _lines(path: str, raw) -> Iterator[tuple[int, int, bytes | Exception]]:
+    """(line index, byte offset, line) of a possibly compressed file; an exception last."""
+    offset = 0
+    index = 0
+    try:
+        stream = _decompressed(path, raw)
+        for line in stream:
+            yield index, offset, line
+            offset += len(line)
+            index += 1
+    except _STREAM_ERRORS + (RuntimeError,) as exc:  # zstandard raises ZstdError(RuntimeError)
+        yield index, offset, exc
+
+
+def _too_large(text: str, options: ReaderOptions) -> bool:
+    return len(text) > options.max_doc_chars
+
+
+def _read_jsonl(path, raw, options: ReaderOptions):
+    for index, offset, line in _lines(path, raw):
+        if isinstance(line, Exception):
+            yield _rejected(path, index, "corrupt_file", f"stopped reading at byte {offset} of the decompressed "
+                            f"stream: {type(line).__name__}: {line}", offset=offset)
+            return
+        if not line.strip():
+            continue
+        try:
+            decoded = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield _rejected(path, index, "invalid_utf8", exc, offset=offset, raw=line)
+            continue
+        try:
+            record = json.loads(decoded)
+        except ValueError as exc:
+            yield _rejected(path, index, "invalid_json", exc, offset=offset, raw=line)
+            continue
+        if not isinstance(record, dict):
+            yield _rejected(path, index, "not_an_object", f"a JSON {type(record).__name__}, not an object",
+                            offset=offset, raw=line)
+            continue
+        doc_id = record.get(options.id_field)
+        doc_id = None if doc_id is None else str(doc_id)
+        url = record.get(options.url_field)
+        url = url if isinstance(url, str) else None
+        if options.text_field not in record:
+            yield _rejected(path, index, "missing_field", f"no {options.text_field!r} field", offset=offset,
+                            raw=line, doc_id=doc_id, url=url)
+            continue
+        text = record[options.text_field]
+        if not isinstance(text, str):
+            yield _rejected(path, index, "bad_type", f"field {options.text_field!r} is a JSON "
+                            f"{type(text).__name__}, not a string", offset=offset, raw=line, doc_id=doc_id, url=url)
+            continue
+        if _too_large(text, options):
+            yield _rejected(path, index, "too_large", f"{len(text)} characters > --max-doc-chars "
+                            f"{options.max_doc_chars}", offset=offset, raw=line, doc_id=doc_id, url=url)
+            continue
+        yield _doc(path, index, text, offset=offset, url=url, doc_id=doc_id)
+
+
+def _read_text(path, raw, options: ReaderOptions):
+    for index, offset, line in _lines(path, raw):
+        if isinstance(line, Exception):
+            yield _rejected(path, index, "corrupt_file", f"{type(line).__name__}: {line}", offset=offset)
+            return
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            yield _rejected(path, index, "invalid_utf8", exc, offset=offset, raw=line)
+            continue
+        if _too_large(text, options):
+            yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=line)
+            continue
+        yield _doc(path, index, text, offset=offset)
+
+
+# --- Parquet ----------------------------------------------------------------------------------
+
+def _read_parquet(path, raw, options: ReaderOptions):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(raw)
+    except Exception as exc:  # noqa: BLE001
+        yield _rejected(path, -1, "corrupt_file", f"not a readable Parquet file: {type(exc).__name__}: {exc}")
+        return
+    schema = pf.schema_arrow
+    text_type = schema.field(options.text_field).type if options.text_field in schema.names else None
+    if text_type is None or not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+        found = f"its type is {text_type}" if text_type is not None else f"columns are {', '.join(schema.names)}"
+        yield _rejected(path, -1, "bad_schema", f"needs a string column {options.text_field!r} (--text-field); "
+                        f"{found}", raw_bytes=pf.metadata.num_rows)
+        return
+    columns = [options.text_field] + [c for c in (options.id_field, options.url_field)
+                                      if c in schema.names and c != options.text_field]
+    index = 0
+    try:
+        for batch in pf.iter_batches(columns=columns, batch_size=4096):
+            data = batch.to_pydict()
+            texts = data[options.text_field]
+            ids = data.get(options.id_field, [None] * len(texts))
+            urls = data.get(options.url_field, [None] * len(texts))
+            for text, doc_id, url in zip(texts, ids, urls):
+                doc_id = None if doc_id is None else str(doc_id)
+                url = url if isinstance(url, str) else None
+                if text is None:
+                    yield _rejected(path, index, "missing_field", f"{options.text_field!r} is null",
+                                    doc_id=doc_id, url=url)
+                elif _too_large(text, options):
+                    yield _rejected(path, index, "too_large", f"{len(text)} characters", raw=text[:PREVIEW_BYTES],
+                                    raw_bytes=len(text), doc_id=doc_id, url=url)
+                else:
+                    yield _doc(path, index, text, doc_id=doc_id, url=url)
+                index += 1
+    except Exception as exc:  # noqa: BLE001
+        yield _rejected(path, index, "corrupt_file", f"stopped reading at row {index}: {type(exc).__name__}: {exc}")
+
+
+# --- WARC and WET ------------------------------------------------------------------------------
+
+def _warc_records(path, raw, record_type):
+    """(index, offset, record, block) of each record of ``record_type``; an exception last."""
+    from fastwarc.warc import ArchiveIterator
+
+    index = 0
+    offset = 0
+    try:
+        for rec in ArchiveIterator(raw, record_types=record_type, parse_http=False):
+            offset = rec.stream_pos
+            block = rec.reader.read()
+            yield index, offset, rec, block
+            index += 1
+    except Exception as exc:  # noqa: BLE001 - fastwarc raises assorted errors on broken input
+        yield index, offset, None, exc
+
+
+def _warc_id(rec) -> tuple[str | None, str | None]:
+    h = rec.headers
+    return h.get("WARC-Target-URI"), h.get("WARC-Record-ID")
+
+
+def _read_wet(path, raw, options: ReaderOptions):
+    from fastwarc.warc import WarcRecordType
+
+    seen = 0
+    for index, offset, rec, block in _warc_records(path, raw, WarcRecordType.conversion):
+        if rec is None:
+            yield _rejected(path, index, "corrupt_file", f"stopped reading after byte {offset}: "
+                            f"{type(block).__name__}: {block}", offset=offset)
+            return
+        seen += 1
+        url, rid = _warc_id(rec)
+        if len(block) < rec.content_length:
+            yield _rejected(path, index, "truncated_record", f"{len(block)} of {rec.content_length} bytes",
+                            offset=offset, raw=block, url=url, record_id=rid)
+            continue
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield _rejected(path, index, "invalid_utf8", exc, offset=offset, raw=block, url=url, record_id=rid)
+            continue
+        if _too_large(text, options):
+            yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=block,
+                            url=url, record_id=rid)
+            continue
+        yield _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
+    if seen == 0:
+        yield from _read_wet_lenient(path, options)
+
+
+def _read_wet_lenient(path, options: ReaderOptions):
+    """WET with LF line endings (as CCNet's own test files), which strict parsers refuse.
+
+    Records start at a ``WARC/1.0`` line; headers run to the first blank line; the text
+    runs to the next record. Used only when the strict parser found no record at all.
+    """
+    try:
+        with _open_raw(path) as raw:
+            data = _decompressed(path, raw).read()
+    except _STREAM_ERRORS + (RuntimeError,) as exc:
+        yield _rejected(path, -1, "corrupt_file", f"{type(exc).__name__}: {exc}")
+        return
+    if not data.startswith(b"WARC/"):
+        yield from _no_records(path, None, "conversion")
+        return
+    starts = [0] + [i + 1 for i in _find_all(data, b"\nWARC/1.")]
+    index = 0
+    for start, end in zip(starts, starts[1:] + [len(data)]):
+        chunk = data[start:end]
+        head, _, body = chunk.partition(b"\n\n")
+        headers = {}
+        for line in head.decode("utf-8", errors="replace").splitlines()[1:]:
+            name, colon, value = line.partition(":")
+            if colon:
+                headers[name.strip().lower()] = value.strip()
+        if headers.get("warc-type") != "conversion":
+            continue
+        url, rid = headers.get("warc-target-uri"), headers.get("warc-record-id")
+        try:
+            text = body.decode("utf-8").strip("\n")
+        except UnicodeDecodeError as exc:
+            yield _rejected(path, index, "invalid_utf8", exc, offset=start, raw=body, url=url, record_id=rid)
+        else:
+            yield _doc(path, index, text, offset=start, url=url, record_id=rid, doc_id=rid)
+        index += 1
+    if index == 0:
+        yield from _no_records(path, None, "conversion")
+
+
+def _find_all(data: bytes, needle: bytes):
+    pos = data.find(needle)
+    while pos >= 0:
+        yield pos
+        pos = data.find(needle, pos + 1)
+
+
+def _no_records(path, raw, kind):
+    """A file with no record of the wanted kind is accounted for, not silently empty."""
+    yield _rejected(path, -1, "no_records", f"no WARC {kind} records found (not a WARC/WET file, or a "
+                    f"different record type; see --format)")
+
+
+def _read_warc(path, raw, options: ReaderOptions):
+    from fastwarc.warc import WarcRecordType
+
+    seen = 0
+    for index, offset, rec, block in _warc_records(path, raw, WarcRecordType.response):
+        if rec is None:
+            yield _rejected(path, index, "corrupt_file", f"stopped reading after byte {offset}: "
+                            f"{type(block).__name__}: {block}", offset=offset)
+            return
+        seen += 1
+        url, rid = _warc_id(rec)
+        if len(block) < rec.content_length:
+            yield _rejected(path, index, "truncated_record", f"{len(block)} of {rec.content_length} bytes",
+                            offset=offset, raw=block, url=url, record_id=rid)
+            continue
+        try:
+            status, headers, body = _parse_http(block)
+        except ValueError as exc:
+            yield _rejected(path, index, "bad_http", exc, offset=offset, raw=block, url=url, record_id=rid)
+            continue
+        ctype = headers.get("content-type", "").lower()
+        if not 200 <= status < 300 or (ctype and "html" not in ctype and not ctype.startswith("text/")):
+            # A readable record that is not an HTML page: a document with no text, which
+            # routing drops as `not_html` (it is accounted for, not rejected).
+            skip = "not_html" if 200 <= status < 300 else f"http_{status}"
+            yield _doc(path, index, "", offset=offset, url=url, record_id=rid, doc_id=rid, skip=skip)
+            continue
+        try:
+            text = _html_text(body, headers)
+        except Exception as exc:  # noqa: BLE001
+            yield _rejected(path, index, "extraction_failed", f"{type(exc).__name__}: {exc}", offset=offset,
+                            raw=body, url=url, record_id=rid)
+            continue
+        if _too_large(text, options):
+            yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=body,
+                            url=url, record_id=rid)
+            continue
+        yield _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
+    if seen == 0:
+        yield from _no_records(path, raw, "response")
+
+
+def _parse_http(block: bytes) -> tuple[int, dict, bytes]:
+    """Status, lower-cased headers and decoded body of a raw HTTP response."""
+    head, sep, body = block.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = block.partition(b"\n\n")
+    if not sep:
+        raise ValueError("no end of HTTP headers")
+    lines = head.decode("iso-8859-1").splitlines()
+    parts = lines[0].split(" ", 2) if lines else []
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP status line: {lines[0][:100] if lines else ''!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    encoding = headers.get("content-encoding", "").lower().strip()
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            body = zlib.decompress(body)
+        elif encoding not in ("", "identity", "none"):
+            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+    except zlib.error as exc:
+        raise ValueError(f"bad {encoding} body: {exc}") from None
+    return int(parts[1]), headers, body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = []
+    pos = 0
+    while True:
+        end = body.find(b"\r\n", pos)
+        if end < 0:
+            raise ValueError("bad chunked transfer encoding")
+        size = int(body[pos:end].split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(body[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
+
+
+def _html_text(body: bytes, headers: dict) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+    from resiliparse.parse.html import HTMLTree
+
+    html = bytes_to_str(body, detect_encoding(body))
+    return extract_plain_text(HTMLTree.parse(html), main_content=True)

@@ -1,0 +1,171 @@
+"""Routing: thresholds files and the keep/drop decision for a scored document.
+
+A thresholds file (``schemas/thresholds.schema.json``) holds, per language, an ordered
+list of rules ``{score, value, reason}``. Which side of ``value`` is bad is not written in
+the file: it follows from the role in the model's manifest (DESIGN.md), so a file cannot
+silently invert a model:
+
+* ``<lm>_pp`` of a ``clean`` model: drop when the perplexity is **above** the value;
+* ``<lm>_pp`` of a ``harmful`` model: drop when it is **below** the value;
+* ``<kind>_log_ratio`` (log PP_harmful - log PP_clean): drop when **below**.
+
+Decision order: unreadable text reasons from the reader (``not_html``, ``http_404``),
+``empty``, ``no_model_for_lang``, ``too_short``, then the rules in file order; the first
+that fires gives the drop reason. Everything else is kept.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from winnow.schemas import SchemaError, validate
+
+KEEP, DROP, SCORED = "keep", "drop", "scored"
+ABOVE, BELOW = "above", "below"
+ANY_LANG = "*"
+UNDETERMINED = "und"
+
+
+class ThresholdsError(ValueError):
+    """The thresholds file is invalid or does not fit the model sets; says what to fix."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    score: str
+    value: float
+    reason: str
+    direction: str  # ABOVE or BELOW: which side drops
+
+    def fires(self, score: float | None) -> bool:
+        if score is None or math.isnan(score):
+            return False
+        return score > self.value if self.direction == ABOVE else score < self.value
+
+
+@dataclass(frozen=True)
+class LanguageRules:
+    rules: tuple[Rule, ...]
+    min_tokens: int = 0
+
+
+@dataclass
+class Thresholds:
+    version: str
+    languages: dict[str, LanguageRules] = field(default_factory=dict)
+    raw: dict = field(default_factory=dict)
+
+    def for_lang(self, lang: str) -> LanguageRules | None:
+        return self.languages.get(lang) or self.languages.get(ANY_LANG)
+
+
+def score_directions(model_set) -> dict[str, str]:
+    """Score column -> the side that is bad, from the model set's manifests."""
+    from winnow.models.scorer import column
+
+    out = {}
+    roles_by_kind: dict[str, set] = {}
+    for name, lm in model_set.lms.items():
+        out[f"{column(name)}_pp"] = ABOVE if lm.role == "clean" else BELOW
+        roles_by_kind.setdefault(lm.kind, set()).add(lm.role)
+    for kind, roles in roles_by_kind.items():
+        if {"clean", "harmful"} <= roles:
+            out[f"{kind}_log_ratio"] = BELOW
+    return out
+
+
+def load_thresholds(path: str | Path, model_sets: dict) -> Thresholds:
+    """Read, validate and bind a thresholds file to the loaded model sets.
+
+    Fails (ThresholdsError) when the file is not valid JSON or not of the schema, when a
+    rule names a score that the language's models cannot produce, or when a language
+    with a model set has no rules and there is no ``*`` entry.
+    """
+    return load_thresholds_dict(read_thresholds_file(path), model_sets, source=str(path))
+
+
+def read_thresholds_file(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ThresholdsError(f"{path}: thresholds file not found") from None
+    except ValueError as exc:
+        raise ThresholdsError(f"{path}: not valid JSON ({exc})") from None
+
+
+def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "thresholds") -> Thresholds:
+    """:func:`load_thresholds` on an already-parsed file (``source`` names it in errors)."""
+    path = source
+    try:
+        validate(raw, "thresholds", source=str(path))
+    except SchemaError as exc:
+        raise ThresholdsError(str(exc)) from None
+
+    languages = {}
+    problems = []
+    for lang, spec in raw["languages"].items():
+        if lang != ANY_LANG and lang not in model_sets:
+            problems.append(f"{lang}: rules for a language with no model set (have: {', '.join(sorted(model_sets))})")
+            continue
+        sets = model_sets.values() if lang == ANY_LANG else [model_sets[lang]]
+        rules = []
+        for i, r in enumerate(spec["rules"]):
+            directions = {d for ms in sets for s, d in score_directions(ms).items() if s == r["score"]}
+            missing = [ms.lang for ms in sets if r["score"] not in score_directions(ms)]
+            if missing:
+                problems.append(f"{lang}: rule {i} uses {r['score']!r}, which the models of "
+                                f"{', '.join(missing)} do not produce (they give: "
+                                f"{', '.join(sorted(score_directions(next(iter(sets)))))})")
+                continue
+            if len(directions) != 1:
+                problems.append(f"{lang}: {r['score']!r} means opposite things in different model sets")
+                continue
+            rules.append(Rule(r["score"], float(r["value"]), r["reason"], directions.pop()))
+        languages[lang] = LanguageRules(tuple(rules), int(spec.get("min_tokens", 0)))
+    uncovered = sorted(set(model_sets) - set(languages)) if ANY_LANG not in languages else []
+    if uncovered:
+        problems.append(f"no rules for {', '.join(uncovered)}, which have model sets: add them, or a '*' "
+                        f"entry for every other language")
+    if problems:
+        raise ThresholdsError(f"{path}: thresholds do not fit the models:\n" + "\n".join(f"  - {p}" for p in problems))
+    return Thresholds(raw["version"], languages, raw)
+
+
+@dataclass(frozen=True)
+class Decision:
+    route: str
+    reason: str | None
+
+
+class Router:
+    """Decides keep/drop for a document from its language, token count and scores."""
+
+    def __init__(self, thresholds: Thresholds | None, languages_with_models, *, keep_unscored: bool = False):
+        self.thresholds = thresholds
+        self.langs = set(languages_with_models)
+        self.keep_unscored = keep_unscored
+
+    @property
+    def score_only(self) -> bool:
+        return self.thresholds is None
+
+    def decide(self, *, skip: str | None, lang: str, n_lines: int, n_tokens: int | None,
+               scores: dict) -> Decision:
+        if self.score_only:
+            return Decision(SCORED, skip)
+        if skip:
+            return Decision(DROP, skip)
+        if n_lines == 0:
+            return Decision(DROP, "empty")
+        if lang not in self.langs:
+            return Decision(KEEP if self.keep_unscored else DROP, "no_model_for_lang")
+        rules = self.thresholds.for_lang(lang)
+        if n_tokens is not None and n_tokens < rules.min_tokens:
+            return Decision(DROP, "too_short")
+        for rule in rules.rules:
+            if rule.fires(scores.get(rule.score)):
+                return Decision(DROP, rule.reason)
+        return Decision(KEEP, None)

@@ -1,0 +1,249 @@
+"""The pure stages of ``winnow run`` (no Beam): score + route a batch, write shards.
+
+* :class:`DocumentProcessor`: language ID -> the language's model set -> scores
+  (normalize, encode, KenLM) -> routing decision, for a batch of documents;
+* :class:`ShardWriter`: rows -> Parquet shards ``OUT/<route>/lang=<xx>/part-<key>.parquet``
+  and ``OUT/rejected/part-<key>.parquet``, written under a hidden temporary name and
+  renamed when the input file is done, so a shard is either complete or absent and a
+  rerun replaces it;
+* :func:`summarize`: per-file counts -> the run summary that reconciles
+  read = kept + dropped + rejected (+ scored).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from winnow.models.langid import LanguageIdentifier
+from winnow.models.scorer import Scorer, column
+from winnow.schemas.arrow import DOCUMENT_SCHEMA, REJECTED_SCHEMA, SCORE_COLUMNS
+
+from .routing import DROP, KEEP, SCORED, UNDETERMINED, Router
+
+log = logging.getLogger(__name__)
+
+# Files hold every column but the Hive partition column, which lives in the folder name.
+DOCUMENT_FILE_SCHEMA = DOCUMENT_SCHEMA.remove(DOCUMENT_SCHEMA.get_field_index("lang"))
+REJECTED = "rejected"
+ROUTES = (KEEP, DROP, SCORED)
+
+
+class DocumentProcessor:
+    """Scores and routes batches of documents. Holds the models; build once per process."""
+
+    def __init__(self, model_sets: dict, router: Router, *, thresholds_version: str | None = None,
+                 lid: LanguageIdentifier | None = None):
+        self.lid = lid or LanguageIdentifier()
+        self.router = router
+        self.thresholds_version = thresholds_version
+        self.scorers = {lang: Scorer(ms) for lang, ms in model_sets.items()}
+        self.model_hashes = {
+            lang: [("sentencepiece", ms.tokenizer_manifest["files"]["sentencepiece.model"]["sha256"])]
+            + [(name, lm.sha256) for name, lm in ms.lms.items()]
+            for lang, ms in model_sets.items()
+        }
+
+    def process(self, docs: list[dict]) -> list[dict]:
+        """Rows of ``DOCUMENT_SCHEMA`` (with ``lang``), in the order of ``docs``."""
+        rows = [self._base_row(d) for d in docs]
+        todo = [i for i, d in enumerate(docs) if not d.get("skip") and d["text"].strip()]
+        if todo:
+            for i, (lang, prob) in zip(todo, self.lid.predict([docs[i]["text"] for i in todo])):
+                rows[i]["lang"], rows[i]["lang_prob"] = lang, prob
+        by_lang: dict[str, list[int]] = {}
+        for i in todo:
+            if rows[i]["lang"] in self.scorers:
+                by_lang.setdefault(rows[i]["lang"], []).append(i)
+        for lang, idx in by_lang.items():
+            for i, s in zip(idx, self.scorers[lang].score([docs[j]["text"] for j in idx])):
+                row = rows[i]
+                row["n_lines"] = s.n_lines
+                row["n_tokens"] = s.n_pieces + s.n_lines
+                for name, lm_score in s.lms.items():
+                    row[f"{column(name)}_log10p"] = lm_score.log10_prob
+                    row[f"{column(name)}_pp"] = lm_score.perplexity
+                for kind, value in s.log_ratios.items():
+                    row[f"{kind}_log_ratio"] = value
+                row["models"] = self.model_hashes[lang]
+        for doc, row in zip(docs, rows):
+            decision = self.router.decide(skip=doc.get("skip"), lang=row["lang"], n_lines=row["n_lines"],
+                                          n_tokens=row["n_tokens"], scores=row)
+            row["route"], row["reason"] = decision.route, decision.reason
+        return rows
+
+    def _base_row(self, doc: dict) -> dict:
+        text = doc["text"]
+        row = {k: doc[k] for k in ("doc_id", "source_file", "record_index", "record_offset", "url", "warc_record_id")}
+        row.update(text=text, n_chars=len(text), lang=UNDETERMINED, lang_prob=0.0,
+                   n_lines=0 if not text.strip() else None, n_tokens=None, models=None,
+                   thresholds_version=self.thresholds_version)
+        for name in SCORE_COLUMNS:
+            row[name] = None
+        return row
+
+
+@dataclass
+class WrittenShard:
+    path: str
+    route: str
+    lang: str | None
+    rows: int
+
+
+class ShardWriter:
+    """Streams the rows of one input file into its shards; ``close()`` publishes them."""
+
+    def __init__(self, output: str, key: str, *, row_group_rows: int = 5000):
+        self.output = output.rstrip("/")
+        self.key = key
+        self.row_group_rows = row_group_rows
+        self._open: dict[tuple[str, str | None], _PendingShard] = {}
+
+    def add(self, row: dict) -> None:
+        route, lang = row["route"], row["lang"]
+        self._shard(route, lang, DOCUMENT_FILE_SCHEMA).add(row)
+
+    def add_rejected(self, row: dict) -> None:
+        self._shard(REJECTED, None, REJECTED_SCHEMA).add(row)
+
+    def final_path(self, route: str, lang: str | None) -> str:
+        folder = posixpath.join(self.output, route) if lang is None else posixpath.join(self.output, route, f"lang={lang}")
+        return posixpath.join(folder, f"part-{self.key}.parquet")
+
+    def _shard(self, route, lang, schema) -> "_PendingShard":
+        shard = self._open.get((route, lang))
+        if shard is None:
+            shard = self._open[(route, lang)] = _PendingShard(self.final_path(route, lang), schema, self.row_group_rows)
+        return shard
+
+    def close(self) -> list[WrittenShard]:
+        from apache_beam.io.filesystems import FileSystems
+
+        shards = list(self._open.items())
+        for _, shard in shards:
+            shard.finish()
+        # All temporary files are complete before any is published.
+        FileSystems.rename([s.tmp_path for _, s in shards], [s.path for _, s in shards]) if shards else None
+        self._open.clear()
+        return [WrittenShard(s.path, route, lang, s.rows) for (route, lang), s in shards]
+
+    def abort(self) -> None:
+        from apache_beam.io.filesystems import FileSystems
+
+        for shard in self._open.values():
+            shard.discard()
+            try:
+                FileSystems.delete([shard.tmp_path])
+            except Exception:  # noqa: BLE001 - best effort; hidden temp files are ignored by readers
+                pass
+        self._open.clear()
+
+
+class _PendingShard:
+    def __init__(self, path: str, schema: pa.Schema, row_group_rows: int):
+        from apache_beam.io.filesystems import FileSystems
+
+        self.path = path
+        folder, name = posixpath.split(path)
+        self.tmp_path = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+        if "://" not in folder:
+            FileSystems.mkdirs(folder) if not FileSystems.exists(folder) else None
+        self._stream = FileSystems.create(self.tmp_path, mime_type="application/octet-stream")
+        self._writer = pq.ParquetWriter(self._stream, schema, compression="zstd")
+        self.schema = schema
+        self.row_group_rows = row_group_rows
+        self._buffer: list[dict] = []
+        self.rows = 0
+
+    def add(self, row: dict) -> None:
+        self._buffer.append(row)
+        if len(self._buffer) >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
+            self.rows += len(self._buffer)
+            self._buffer = []
+
+    def finish(self) -> None:
+        self._flush()
+        self._writer.close()
+        self._stream.close()
+
+    def discard(self) -> None:
+        try:
+            self._writer.close()
+            self._stream.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class Progress:
+    """Logs documents/s and MB/s at most every ``interval`` seconds (local runs)."""
+
+    def __init__(self, interval: float = 5.0, enabled: bool = True):
+        self.interval = interval
+        self.enabled = enabled
+        self.start = self.last = time.monotonic()
+        self.docs = 0
+        self.bytes = 0
+
+    def add(self, docs: int, nbytes: int) -> None:
+        self.docs += docs
+        self.bytes += nbytes
+        now = time.monotonic()
+        if self.enabled and now - self.last >= self.interval:
+            self.last = now
+            secs = now - self.start
+            log.info("progress: %d documents, %.1f MB, %.0f docs/s, %.2f MB/s", self.docs, self.bytes / 1e6,
+                     self.docs / secs, self.bytes / 1e6 / secs)
+
+
+def summarize(file_results: list[dict], *, score_only: bool) -> dict:
+    """Reconcile per-file counts into ``schemas/run_summary.schema.json``."""
+    by_route: Counter = Counter()
+    by_lang: dict[str, Counter] = {}
+    by_reason: dict[str, Counter] = {}
+    by_input = {}
+    files = []
+    nbytes = 0
+    for res in sorted(file_results, key=lambda r: r["source_file"]):
+        per_input: Counter = Counter()
+        for (route, lang, reason), n in res["counts"]:
+            by_route[route] += n
+            per_input[route] += n
+            if route != REJECTED:
+                by_lang.setdefault(lang, Counter())[route] += n
+            if reason:
+                by_reason.setdefault(route, Counter())[reason] += n
+        by_input[res["source_file"]] = dict(per_input, read=sum(per_input.values()))
+        files.extend(res["files"])
+        nbytes += res["bytes"]
+    read = sum(by_route.values())
+    return {
+        "summary_version": 1,
+        "read": read,
+        "kept": by_route[KEEP],
+        "dropped": by_route[DROP],
+        "rejected": by_route[REJECTED],
+        "scored": by_route[SCORED],
+        "mode": "score-only" if score_only else "route",
+        "by_lang": {lang: dict(c, read=sum(c.values())) for lang, c in sorted(by_lang.items())},
+        "by_reason": {route: dict(sorted(c.items())) for route, c in sorted(by_reason.items())},
+        "by_input": by_input,
+        "bytes_read": nbytes,
+        "files": sorted(files),
+    }
+
+
+def summary_json(summary: dict) -> bytes:
+    return (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

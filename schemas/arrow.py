@@ -1,0 +1,66 @@
+"""Parquet record shapes (pyarrow schemas) of the pipeline's outputs. Versioned.
+
+* ``DOCUMENT_SCHEMA``: a scored and routed document (``keep/``, ``drop/``, ``scored/``);
+* ``REJECTED_SCHEMA``: a dead letter (``rejected/``): an unreadable record or file, with
+  its reason and enough provenance to find the raw bytes again.
+
+Score columns are fixed and nullable (a language without a harmful model has no
+``kenlm_harmful_*``), so every shard of a run shares one schema and Spark, DuckDB or
+Polars read the whole output as one table. The Hive partition column ``lang`` is in the
+folder name, not in the files.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+DOCUMENT_SCHEMA_VERSION = "winnow.document.v1"
+REJECTED_SCHEMA_VERSION = "winnow.rejected.v1"
+
+# Score columns, in order. Each LM named NAME in a model set fills NAME_log10p and
+# NAME_pp (NAME with "-" as "_"); the log-ratio needs a clean and a harmful LM.
+KENLM_SCORE_COLUMNS = (
+    "kenlm_clean_log10p", "kenlm_clean_pp",
+    "kenlm_harmful_log10p", "kenlm_harmful_pp",
+    "kenlm_log_ratio",
+)
+SCORE_COLUMNS = KENLM_SCORE_COLUMNS
+
+PROVENANCE_FIELDS = [
+    pa.field("doc_id", pa.string(), nullable=False),          # stable: source id or file#index
+    pa.field("source_file", pa.string(), nullable=False),     # input file as given (path or URI)
+    pa.field("record_index", pa.int64(), nullable=False),     # 0-based index of the record in the file
+    pa.field("record_offset", pa.int64()),                    # byte offset (WARC/WET record, JSONL line)
+    pa.field("url", pa.string()),
+    pa.field("warc_record_id", pa.string()),
+]
+
+DOCUMENT_SCHEMA = pa.schema(
+    PROVENANCE_FIELDS
+    + [
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("n_chars", pa.int64(), nullable=False),
+        pa.field("lang", pa.string(), nullable=False),
+        pa.field("lang_prob", pa.float64(), nullable=False),
+        pa.field("n_lines", pa.int64()),
+        pa.field("n_tokens", pa.int64()),                     # pieces + one </s> per line
+    ]
+    + [pa.field(name, pa.float64()) for name in SCORE_COLUMNS]
+    + [
+        pa.field("models", pa.map_(pa.string(), pa.string())),  # model name -> sha256
+        pa.field("thresholds_version", pa.string()),
+        pa.field("route", pa.string(), nullable=False),         # keep | drop | scored
+        pa.field("reason", pa.string()),                        # why dropped (or kept against a rule)
+    ],
+    metadata={"winnow.schema": DOCUMENT_SCHEMA_VERSION},
+)
+
+REJECTED_SCHEMA = pa.schema(
+    PROVENANCE_FIELDS
+    + [
+        pa.field("reason", pa.string(), nullable=False),        # machine-readable, e.g. invalid_json
+        pa.field("detail", pa.string()),                        # the error, for a human
+        pa.field("raw_bytes", pa.int64()),                      # size of the raw record, if known
+        pa.field("raw_preview", pa.string()),                   # first bytes, decoded leniently
+    ],
+    metadata={"winnow.schema": REJECTED_SCHEMA_VERSION},
+)
