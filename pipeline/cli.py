@@ -317,6 +317,10 @@ def _check_fasttext() -> str:
     return fasttext.__file__
 
 
+def _quiet_beam_import(record: logging.LogRecord) -> bool:
+    return not (record.name == "root" and "apitools" in record.getMessage())
+
+
 def main(argv: list[str] | None = None) -> int:
     from winnow.models.errors import TrainingError, WinnowModelError
 
@@ -329,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     args.beam_args_rest = rest
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Beam logs its internals at INFO, and warns at import that the optional GCP client
+        # libraries are absent (they are, without the [gcp] extra): neither helps a user here.
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)
+        logging.getLogger().addFilter(_quiet_beam_import)
     try:
         return args.func(args)
     except (WinnowModelError, TrainingError, FileNotFoundError, ValueError, ThresholdsError) as exc:

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh), train small models on the bundled sample text and score it.
-# Output goes to ${1:-demo-out}/.
+# The main job on the bundled sample, from a fresh machine:
+#   set up (scripts/setup.sh) -> train small models on sample/train -> winnow run over the
+#   sample crawl (sample/web: JSONL + WARC) with sample/thresholds.json -> summary.
+# Output goes to ${WINNOW_DEMO_OUT:-demo-out}/ (models/, run/); extra arguments go to winnow run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-OUT=$(realpath -m "${1:-$ROOT/demo-out}")
+OUT=$(realpath -m "${WINNOW_DEMO_OUT:-$ROOT/demo-out}")
 bash "$ROOT/scripts/setup.sh"
 W="${WINNOW_VENV:-$ROOT/.venv}/bin/winnow"
-SAMPLE=$ROOT/tests/fixtures/text
+TRAIN=$ROOT/sample/train
 MODELS=$OUT/models
 mkdir -p "$OUT"
-for lang in en de fr; do
-  "$W" train tokenizer --lang $lang --input "$SAMPLE"/${lang}_*.txt --models "$MODELS" --vocab-size 300
-  "$W" train kenlm --lang $lang --role clean --input "$SAMPLE/${lang}_clean.txt" --models "$MODELS" --order 3 --memory 256M
+echo "== training models on $TRAIN"
+for lang in en de fr es; do
+  "$W" train tokenizer --lang $lang --input "$TRAIN"/${lang}_*.txt --models "$MODELS" --vocab-size 400 2>/dev/null
+  "$W" train kenlm --lang $lang --role clean --input "$TRAIN/${lang}_clean.txt" --models "$MODELS" \
+       --order 3 --memory 256M 2>/dev/null
 done
-"$W" train kenlm --lang en --role harmful --input "$SAMPLE/en_harmful.txt" --models "$MODELS" --order 3 --memory 256M
-"$W" models "$MODELS"
-cat "$SAMPLE"/*.txt > "$OUT/sample.txt"
-"$W" score --models "$MODELS" --input "$OUT/sample.txt" --output "$OUT/scores.jsonl"
+"$W" train kenlm --lang en --role harmful --input "$TRAIN/en_harmful.txt" --models "$MODELS" --order 3 \
+     --memory 256M 2>/dev/null
+echo "== winnow run"
+"$W" run --input "$ROOT/sample/web/" --models "$MODELS" --thresholds "$ROOT/sample/thresholds.json" \
+     --output "$OUT/run" "$@"
 echo
-echo "models: $MODELS"
-echo "scores: $OUT/scores.jsonl (one JSON line per document: language, perplexities, log-ratio)"
+echo "models:  $MODELS"
+echo "shards:  $OUT/run/keep/lang=*/ $OUT/run/drop/lang=*/ $OUT/run/rejected/"
+echo "summary: $OUT/run/_SUMMARY.json"
