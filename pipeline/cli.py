@@ -253,8 +253,8 @@ def cmd_run(args) -> int:
     print(f"winnow run: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
           f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}",
           file=sys.stderr)
-    summary, secs = run_job(config, files, options)
-    print_summary(summary, output, secs)
+    result = run_job(config, files, options)
+    print_summary(result.summary, output, result.seconds)
     return 0
 
 

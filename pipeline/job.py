@@ -220,19 +220,35 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     return sorted(dict.fromkeys(os.path.abspath(f) if "://" not in f else f for f in files))
 
 
-def run_job(config: JobConfig, files: list[str], options) -> tuple[dict, float]:
-    """Run the job; return the summary (read back from the output) and the wall time."""
+@dataclass
+class RunResult:
+    summary: dict        # OUT/_SUMMARY.json as written
+    seconds: float       # wall time of the pipeline
+    counters: dict       # Beam counters of the "winnow" namespace, name -> committed value
+
+
+def run_job(config: JobConfig, files: list[str], options) -> RunResult:
+    """Run the job to completion; return its summary, wall time and Beam counters."""
     import json
     import time
 
     from apache_beam.io.filesystems import FileSystems
+    from apache_beam.metrics.metric import MetricsFilter
 
     start = time.monotonic()
-    with beam.Pipeline(runner=choose_runner(options), options=options) as pipeline:
-        build(pipeline, config, files)
+    pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
+    build(pipeline, config, files)
+    result = pipeline.run()
+    result.wait_until_finish()
     secs = time.monotonic() - start
+    counters = {}
+    try:
+        for c in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+            counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + c.committed
+    except (NotImplementedError, AttributeError, KeyError):  # runners without metrics
+        pass
     with FileSystems.open(posixpath.join(config.output.rstrip("/"), SUMMARY_FILE)) as f:
-        return json.loads(f.read()), secs
+        return RunResult(json.loads(f.read()), secs, counters)
 
 
 def choose_runner(options):

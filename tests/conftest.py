@@ -58,3 +58,27 @@ def lid():
     from winnow.models import LanguageIdentifier
 
     return LanguageIdentifier()
+
+
+SAMPLE_WEB = Path(__file__).resolve().parents[1] / "sample" / "web"
+
+# Hand-written thresholds for the fixture models (en/de/fr).
+FIXTURE_THRESHOLDS = {
+    "thresholds_version": 1,
+    "version": "fixture-v1",
+    "languages": {
+        "en": {"min_tokens": 5, "rules": [{"score": "kenlm_log_ratio", "value": -0.3, "reason": "harmful"},
+                                          {"score": "kenlm_clean_pp", "value": 150, "reason": "low_quality"}]},
+        "de": {"rules": [{"score": "kenlm_clean_pp", "value": 150, "reason": "low_quality"}]},
+        "fr": {"rules": [{"score": "kenlm_clean_pp", "value": 150, "reason": "low_quality"}]},
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def thresholds_file(tmp_path_factory) -> Path:
+    import json
+
+    path = tmp_path_factory.mktemp("thresholds") / "thresholds.json"
+    path.write_text(json.dumps(FIXTURE_THRESHOLDS))
+    return path

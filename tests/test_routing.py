@@ -1,0 +1,76 @@
+"""Thresholds files and routing decisions."""
+import copy
+import json
+
+import pytest
+
+from conftest import FIXTURE_THRESHOLDS
+from winnow.models import load_model_sets
+from winnow.pipeline.routing import (ABOVE, BELOW, Router, ThresholdsError, load_thresholds,
+                                     load_thresholds_dict, score_directions)
+
+
+@pytest.fixture(scope="module")
+def sets(models_root):
+    return load_model_sets(models_root)
+
+
+def test_directions_come_from_manifests(sets):
+    assert score_directions(sets["en"]) == {"kenlm_clean_pp": ABOVE, "kenlm_harmful_pp": BELOW,
+                                            "kenlm_log_ratio": BELOW}
+    assert score_directions(sets["de"]) == {"kenlm_clean_pp": ABOVE}
+
+
+def test_rules_bind_with_directions(sets):
+    th = load_thresholds_dict(FIXTURE_THRESHOLDS, sets)
+    en = th.for_lang("en")
+    assert en.min_tokens == 5
+    assert [(r.score, r.direction, r.reason) for r in en.rules] == [
+        ("kenlm_log_ratio", BELOW, "harmful"), ("kenlm_clean_pp", ABOVE, "low_quality")]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda t: t["languages"]["de"]["rules"].append({"score": "kenlm_harmful_pp", "value": 5, "reason": "harmful"}),
+     r"de: rule 1 uses 'kenlm_harmful_pp', which the models of de do not produce"),
+    (lambda t: t["languages"].pop("fr"), r"no rules for fr, which have model sets"),
+    (lambda t: t["languages"].update(xx={"rules": []}), r"xx: rules for a language with no model set"),
+    (lambda t: t.pop("version"), r"'version' is a required property"),
+    (lambda t: t["languages"]["en"]["rules"][0].update(reason="Bad Reason"), r"does not match"),
+])
+def test_invalid_thresholds_are_explained(sets, mutate, message):
+    raw = copy.deepcopy(FIXTURE_THRESHOLDS)
+    mutate(raw)
+    with pytest.raises(ThresholdsError, match=message):
+        load_thresholds_dict(raw, sets)
+
+
+def test_star_covers_other_languages(sets):
+    raw = {"thresholds_version": 1, "version": "v", "languages": {
+        "*": {"rules": [{"score": "kenlm_clean_pp", "value": 100, "reason": "low_quality"}]}}}
+    th = load_thresholds_dict(raw, sets)
+    assert th.for_lang("fr").rules[0].value == 100
+
+
+def test_file_errors(tmp_path, sets):
+    with pytest.raises(ThresholdsError, match="not found"):
+        load_thresholds(tmp_path / "nope.json", sets)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ThresholdsError, match="not valid JSON"):
+        load_thresholds(tmp_path / "bad.json", sets)
+
+
+def test_decision_order(sets):
+    router = Router(load_thresholds_dict(FIXTURE_THRESHOLDS, sets), sets)
+    d = lambda **kw: router.decide(**{"skip": None, "lang": "en", "n_lines": 2, "n_tokens": 20, "scores": {}, **kw})
+    assert (d(skip="not_html").route, d(skip="not_html").reason) == ("drop", "not_html")
+    assert d(n_lines=0).reason == "empty"
+    assert d(lang="it").reason == "no_model_for_lang" and d(lang="it").route == "drop"
+    assert d(n_tokens=3).reason == "too_short"
+    assert d(scores={"kenlm_log_ratio": -1.0, "kenlm_clean_pp": 900}).reason == "harmful"  # first rule wins
+    assert d(scores={"kenlm_log_ratio": 0.5, "kenlm_clean_pp": 900}).reason == "low_quality"
+    assert d(scores={"kenlm_log_ratio": 0.5, "kenlm_clean_pp": 20}).route == "keep"
+    assert d(scores={"kenlm_log_ratio": float("nan"), "kenlm_clean_pp": None}).route == "keep"
+    keep_other = Router(load_thresholds_dict(FIXTURE_THRESHOLDS, sets), sets, keep_unscored=True)
+    assert keep_other.decide(skip=None, lang="it", n_lines=1, n_tokens=9, scores={}).route == "keep"
+    score_only = Router(None, sets)
+    assert score_only.decide(skip=None, lang="en", n_lines=1, n_tokens=9, scores={}).route == "scored"
