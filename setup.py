@@ -46,6 +46,8 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100"],
+        # Dataflow: GCS filesystem and the Dataflow runner (the docker/ image installs it).
+        "gcp": ["apache-beam[gcp]==2.77.0"],
     },
     entry_points={"console_scripts": ["winnow = winnow.pipeline.cli:main"]},
 )

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 
-def load_model_set(models: str | Path, lang: str, *, verify: bool = True, native: bool = True) -> ModelSet:
+def load_model_set(models: str | Path, lang: str, *, verify: bool | str = True, native: bool = True) -> ModelSet:
     """Load and verify the model set of ``lang`` under the models root ``models``."""
     return load_model_sets(models, [lang], verify=verify, native=native)[lang]
 

@@ -42,6 +42,9 @@ def load_library():
     lib.winnow_kenlm_order.argtypes = [ctypes.c_void_p]
     lib.winnow_kenlm_index.restype = ctypes.c_uint32
     lib.winnow_kenlm_index.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.winnow_kenlm_index_many.restype = None
+    lib.winnow_kenlm_index_many.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p,
+                                            ctypes.c_int64, ctypes.c_void_p]
     lib.winnow_kenlm_score_lines.restype = None
     lib.winnow_kenlm_score_lines.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                              ctypes.c_int64, ctypes.c_void_p]
@@ -70,11 +73,11 @@ class NativeKenLM:
 
     def vocab_map(self, words: list[str]) -> np.ndarray:
         """KenLM index of each word (0 = <unk>), as a lookup table for piece ids."""
-        index = self._lib.winnow_kenlm_index
+        encoded = [w.encode("utf-8") for w in words]
+        ends = np.cumsum([len(b) for b in encoded], dtype=np.int64)
         out = np.empty(len(words), dtype=np.uint32)
-        for i, w in enumerate(words):
-            b = w.encode("utf-8")
-            out[i] = index(self._handle, b, len(b))
+        self._lib.winnow_kenlm_index_many(self._handle, b"".join(encoded), ends.ctypes.data, len(words),
+                                          out.ctypes.data)
         return out
 
     def score_lines(self, words: np.ndarray, lens: np.ndarray) -> np.ndarray:

@@ -72,8 +72,12 @@ def write_manifest(folder: Path, manifest: dict) -> Path:
     return path
 
 
-def read_manifest(path: Path, *, verify: bool = True) -> dict:
-    """Read and check a manifest: schema, normalizer version, and (``verify``) file hashes."""
+def read_manifest(path: Path, *, verify: bool | str = True) -> dict:
+    """Read and check a manifest: schema, normalizer version, and its files.
+
+    ``verify``: True checks every file's size and SHA-256; ``"size"`` only existence and
+    size (for workers whose launcher already verified the hashes); False nothing.
+    """
     path = Path(path)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -94,15 +98,15 @@ def read_manifest(path: Path, *, verify: bool = True) -> dict:
         )
     if verify:
         for rel, entry in manifest["files"].items():
-            verify_file(path.parent / rel, entry, manifest["name"])
+            verify_file(path.parent / rel, entry, manifest["name"], hashes=verify != "size")
     return manifest
 
 
-def verify_file(path: Path, entry: dict, model_name: str) -> None:
+def verify_file(path: Path, entry: dict, model_name: str, *, hashes: bool = True) -> None:
     if not path.is_file():
         raise WinnowModelError(f"{path}: file of model {model_name!r} is missing")
     size = path.stat().st_size
-    if size != entry["bytes"] or file_sha256(path) != entry["sha256"]:
+    if size != entry["bytes"] or (hashes and file_sha256(path) != entry["sha256"]):
         raise WinnowModelError(
             f"{path}: does not match its manifest (model {model_name!r}: expected "
             f"{entry['bytes']} bytes with sha256 {entry['sha256'][:12]}..., found {size} bytes"

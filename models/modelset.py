@@ -53,7 +53,7 @@ class ModelSet:
     words: list[str] = field(default_factory=list)  # LM word of each SentencePiece id
 
     @classmethod
-    def load(cls, folder: str | Path, *, verify: bool = True, native: bool = True) -> "ModelSet":
+    def load(cls, folder: str | Path, *, verify: bool | str = True, native: bool = True) -> "ModelSet":
         """Load the model set in ``folder`` (``ROOT/<lang>``).
 
         ``native=False`` scores through the kenlm Python module even when the native
@@ -141,7 +141,7 @@ def available_languages(root: str | Path) -> list[str]:
     return sorted(p.parent.name for p in root.glob(f"*/{TOKENIZER_NAME}{MANIFEST_SUFFIX}"))
 
 
-def load_model_sets(root: str | Path, langs: list[str] | None = None, *, verify: bool = True,
+def load_model_sets(root: str | Path, langs: list[str] | None = None, *, verify: bool | str = True,
                     native: bool = True) -> dict[str, ModelSet]:
     """Load every language's model set under ``root`` (or only ``langs``)."""
     root = Path(root)

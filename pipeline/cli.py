@@ -248,7 +248,8 @@ def cmd_run(args) -> int:
         output=output, thresholds=thresholds,
         reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field,
                              max_doc_chars=args.max_doc_chars),
-        keep_unscored=args.keep_unscored_langs, batch_size=args.batch_size, progress=not args.no_progress)
+        keep_unscored=args.keep_unscored_langs, batch_size=args.batch_size, progress=not args.no_progress,
+        worker_verify="size")  # hashes were verified just above
     options = PipelineOptions(args.beam_args_rest)
     print(f"winnow run: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
           f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}",

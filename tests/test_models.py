@@ -243,3 +243,17 @@ def test_score_texts_routes_by_language(models_root, lid):
 def test_lid_missing_model_is_explained(tmp_path):
     with pytest.raises(WinnowModelError, match="language-ID model not found"):
         LanguageIdentifier(tmp_path / "nope.ftz")
+
+
+def test_size_only_verification_for_workers(models_copy):
+    """Workers may check sizes only (the launcher verified hashes); a truncated file still fails."""
+    path = models_copy / "fr" / "kenlm-clean.bin"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    path.write_bytes(bytes(data))
+    load_model_set(models_copy, "fr", verify="size")  # same size: not detected, by design
+    with pytest.raises(WinnowModelError, match="does not match its manifest"):
+        load_model_set(models_copy, "fr")
+    path.write_bytes(bytes(data[:-10]))
+    with pytest.raises(WinnowModelError, match="does not match its manifest"):
+        load_model_set(models_copy, "fr", verify="size")

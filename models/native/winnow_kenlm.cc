@@ -48,6 +48,17 @@ uint32_t winnow_kenlm_index(const void *model, const char *word, size_t len) {
   return static_cast<const lm::base::Model *>(model)->BaseVocabulary().Index(StringPiece(word, len));
 }
 
+// Indices of n words packed back to back in `words`; word i spans [ends[i-1], ends[i]).
+void winnow_kenlm_index_many(const void *model, const char *words, const int64_t *ends, int64_t n,
+                             uint32_t *out) {
+  const auto &vocab = static_cast<const lm::base::Model *>(model)->BaseVocabulary();
+  int64_t start = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = vocab.Index(StringPiece(words + start, ends[i] - start));
+    start = ends[i];
+  }
+}
+
 // Scores n_lines lines. Line i is the next lens[i] word indices of `words`; each line is
 // scored from <s> and ends with </s>. Writes each line's log10 probability to out[i].
 void winnow_kenlm_score_lines(const void *model_ptr, const uint32_t *words, const int64_t *lens,
