@@ -246,14 +246,16 @@ def test_lid_missing_model_is_explained(tmp_path):
 
 
 def test_size_only_verification_for_workers(models_copy):
-    """Workers may check sizes only (the launcher verified hashes); a truncated file still fails."""
-    path = models_copy / "fr" / "kenlm-clean.bin"
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0x01
-    path.write_bytes(bytes(data))
-    load_model_set(models_copy, "fr", verify="size")  # same size: not detected, by design
+    """Workers may check sizes only (the launcher verified hashes); a size change still fails."""
+    path = models_copy / "fr" / "kenlm-clean.manifest.json"
+    manifest = json.loads(path.read_text())
+    entry = manifest["files"]["kenlm-clean.bin"]
+    entry["sha256"] = "0" * 64  # as if the file had been replaced by one of the same size
+    path.write_text(json.dumps(manifest))
+    load_model_set(models_copy, "fr", verify="size")  # not detected, by design
     with pytest.raises(WinnowModelError, match="does not match its manifest"):
         load_model_set(models_copy, "fr")
-    path.write_bytes(bytes(data[:-10]))
+    entry["bytes"] += 10
+    path.write_text(json.dumps(manifest))
     with pytest.raises(WinnowModelError, match="does not match its manifest"):
         load_model_set(models_copy, "fr", verify="size")
