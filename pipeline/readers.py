@@ -275,7 +275,9 @@ def _read_parquet(path, raw, options: ReaderOptions):
 # --- WARC and WET ------------------------------------------------------------------------------
 
 def _warc_records(path, raw, record_type):
-    """(index, offset, record, block) of each record of ``record_type``; an exception last."""
+    """Intact records of ``record_type`` as ``(DOC, (index, offset, url, record_id, block))``;
+    a truncated record as ``(REJECTED, dead letter)``; a break in the file as a final
+    ``corrupt_file`` dead letter. The caller turns intact blocks into documents."""
     from fastwarc.warc import ArchiveIterator
 
     index = 0
@@ -284,32 +286,28 @@ def _warc_records(path, raw, record_type):
         for rec in ArchiveIterator(raw, record_types=record_type, parse_http=False):
             offset = rec.stream_pos
             block = rec.reader.read()
-            yield index, offset, rec, block
+            url, rid = rec.headers.get("WARC-Target-URI"), rec.headers.get("WARC-Record-ID")
+            if len(block) < rec.content_length:
+                yield _rejected(path, index, "truncated_record", f"{len(block)} of {rec.content_length} bytes",
+                                offset=offset, raw=block, url=url, record_id=rid)
+            else:
+                yield DOC, (index, offset, url, rid, block)
             index += 1
     except Exception as exc:  # noqa: BLE001 - fastwarc raises assorted errors on broken input
-        yield index, offset, None, exc
-
-
-def _warc_id(rec) -> tuple[str | None, str | None]:
-    h = rec.headers
-    return h.get("WARC-Target-URI"), h.get("WARC-Record-ID")
+        yield _rejected(path, index, "corrupt_file", f"stopped reading after byte {offset}: "
+                        f"{type(exc).__name__}: {exc}", offset=offset)
 
 
 def _read_wet(path, raw, options: ReaderOptions):
     from fastwarc.warc import WarcRecordType
 
     seen = 0
-    for index, offset, rec, block in _warc_records(path, raw, WarcRecordType.conversion):
-        if rec is None:
-            yield _rejected(path, index, "corrupt_file", f"stopped reading after byte {offset}: "
-                            f"{type(block).__name__}: {block}", offset=offset)
-            return
+    for kind, item in _warc_records(path, raw, WarcRecordType.conversion):
         seen += 1
-        url, rid = _warc_id(rec)
-        if len(block) < rec.content_length:
-            yield _rejected(path, index, "truncated_record", f"{len(block)} of {rec.content_length} bytes",
-                            offset=offset, raw=block, url=url, record_id=rid)
+        if kind == REJECTED:
+            yield kind, item
             continue
+        index, offset, url, rid, block = item
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -380,17 +378,12 @@ def _read_warc(path, raw, options: ReaderOptions):
     from fastwarc.warc import WarcRecordType
 
     seen = 0
-    for index, offset, rec, block in _warc_records(path, raw, WarcRecordType.response):
-        if rec is None:
-            yield _rejected(path, index, "corrupt_file", f"stopped reading after byte {offset}: "
-                            f"{type(block).__name__}: {block}", offset=offset)
-            return
+    for kind, item in _warc_records(path, raw, WarcRecordType.response):
         seen += 1
-        url, rid = _warc_id(rec)
-        if len(block) < rec.content_length:
-            yield _rejected(path, index, "truncated_record", f"{len(block)} of {rec.content_length} bytes",
-                            offset=offset, raw=block, url=url, record_id=rid)
+        if kind == REJECTED:
+            yield kind, item
             continue
+        index, offset, url, rid, block = item
         try:
             status, headers, body = _parse_http(block)
         except ValueError as exc:
