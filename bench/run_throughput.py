@@ -100,9 +100,9 @@ def prepare_models() -> dict[str, Path]:
 DATASETS = {"en": ("dragnet", 3, 6), "all": ("all", 3, 16)}
 
 
-def prepare_shards() -> dict[str, Path]:
+def prepare_shards(datasets: dict) -> dict[str, Path]:
     out = {}
-    for name, (corpus, copies, n) in DATASETS.items():
+    for name, (corpus, copies, n) in datasets.items():
         folder = WORK / "data" / f"shards-{name}-x{copies}"
         if not folder.exists():
             tmp = Path(tempfile.mkdtemp(dir=WORK / "data"))
@@ -215,25 +215,40 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-datatrove", action="store_true")
+    ap.add_argument("--dataset", action="append", metavar="NAME:COPIES:SHARDS",
+                    help="instead of the defaults (en:3:6 all:3:16); NAME is en (dragnet, English "
+                         "clean model) or all (dragnet + Turku, every language's model)")
+    ap.add_argument("--systems", default="raw,winnow1,winnowp1,winnow2",
+                    help="comma-separated subset of raw, winnow1 (in-process), winnowp1 (one worker "
+                         "process), winnow2 (two worker processes)")
     args = ap.parse_args()
     require_data()
     models = prepare_models()
-    shards = prepare_shards()
-    dt_python = None if args.skip_datatrove else prepare_datatrove()
+    datasets = DATASETS
+    if args.dataset:
+        datasets = {}
+        for spec in args.dataset:
+            name, copies, n = spec.split(":")
+            datasets[name] = (DATASETS[name][0], int(copies), int(n))
+    shards = prepare_shards(datasets)
+    systems = args.systems.split(",")
+    dt_python = None if (args.skip_datatrove or "en" not in shards) else prepare_datatrove()
     sizes = {name: shard_docs(folder) for name, folder in shards.items()}
 
     t: dict[str, list[float]] = {}
     for rep in range(args.repeats):
+        runs = {"raw": lambda f, m: raw_loop(f, m), "winnow1": lambda f, m: winnow_run(f, m, 1),
+                "winnowp1": lambda f, m: winnow_run(f, m, 1, processes=True),
+                "winnow2": lambda f, m: winnow_run(f, m, 2, processes=True)}
         for name, folder in shards.items():
-            t.setdefault(f"raw/{name}", []).append(raw_loop(folder, models[name]))
-            t.setdefault(f"winnow1/{name}", []).append(winnow_run(folder, models[name], 1))
-            t.setdefault(f"winnowp1/{name}", []).append(winnow_run(folder, models[name], 1, processes=True))
-            t.setdefault(f"winnow2/{name}", []).append(winnow_run(folder, models[name], 2, processes=True))
+            for system in systems:
+                t.setdefault(f"{system}/{name}", []).append(runs[system](folder, models[name]))
         if dt_python:
             t.setdefault("datatrove/en", []).append(datatrove_run(dt_python, shards["en"], models["en"]))
-        r, w, pages = warc_share(models["all"])
-        t.setdefault("warc/read+extract", []).append(r)
-        t.setdefault("warc/run", []).append(w)
+        if not args.dataset:
+            r, w, pages = warc_share(models["all"])
+            t.setdefault("warc/read+extract", []).append(r)
+            t.setdefault("warc/run", []).append(w)
         print(f"repetition {rep + 1}/{args.repeats} done", file=sys.stderr)
 
     print(f"\n## winnow run throughput ({args.repeats} repetitions, wall time; min / median)\n")
@@ -241,6 +256,8 @@ def main() -> None:
     for name in shards:
         n, mb = sizes[name]
         for system, cores in (("raw", 1), ("winnow1", 1), ("winnowp1", 1), ("winnow2", 2), ("datatrove", 1)):
+            if system == "datatrove" and name != "en":
+                continue
             key = f"{system}/{name}"
             if key not in t:
                 continue
@@ -252,18 +269,22 @@ def main() -> None:
             print(f"| {name}: {n} docs, {mb:.1f} MB | {label} | {mm(sorted(docs, reverse=True))} | "
                   f"{mm(sorted(mbs, reverse=True), '{:.2f}')} | {mm([m / cores for m in mbs], '{:.2f}')} |")
     print("\n| ratio (per repetition, then min / median) | value | target |\n|---|---|---|")
+
+    def ratio(label, a, b, target=""):
+        if a in t and b in t:
+            print(f"| {label} | {mm([x / y for x, y in zip(t[a], t[b])], '{:.2f}x')} | {target} |")
+
     for name in shards:
-        ratio = [r / w for r, w in zip(t[f"raw/{name}"], t[f"winnow1/{name}"])]
-        print(f"| {name}: winnow 1 worker / raw loop | {mm(ratio, '{:.2f}x')} | >= 0.8x |")
-        scale = [w1 / w2 for w1, w2 in zip(t[f"winnowp1/{name}"], t[f"winnow2/{name}"])]
-        print(f"| {name}: winnow 2 worker processes / 1 worker process | {mm(scale, '{:.2f}x')} | >= 1.8x |")
-        scale = [w1 / w2 for w1, w2 in zip(t[f"winnow1/{name}"], t[f"winnow2/{name}"])]
-        print(f"| {name}: winnow 2 worker processes / 1 worker in-process | {mm(scale, '{:.2f}x')} | |")
+        ratio(f"{name}: winnow 1 worker in-process / raw loop", f"raw/{name}", f"winnow1/{name}", ">= 0.8x")
+        ratio(f"{name}: winnow 2 worker processes / 1 worker process", f"winnowp1/{name}", f"winnow2/{name}",
+              ">= 1.8x")
+        ratio(f"{name}: winnow 2 worker processes / 1 worker in-process", f"winnow1/{name}", f"winnow2/{name}")
     if "datatrove/en" in t:
         ratio = [d / w for d, w in zip(t["datatrove/en"], t["winnow1/en"])]
         print(f"| en: winnow 1 worker / datatrove | {mm(ratio, '{:.2f}x')} | >= 2x |")
-    share = [r / w for r, w in zip(t["warc/read+extract"], t["warc/run"])]
-    print(f"| WARC ({pages} records, 2 files): reading + HTML extraction / whole run | {mm(share, '{:.0%}')} | |")
+    if "warc/run" in t:
+        share = [r / w for r, w in zip(t["warc/read+extract"], t["warc/run"])]
+        print(f"| WARC ({pages} records, 2 files): reading + HTML extraction / whole run | {mm(share, '{:.0%}')} | |")
 
 
 if __name__ == "__main__":

@@ -229,14 +229,14 @@ def cmd_run(args) -> int:
 
     from winnow.models import load_model_sets
 
-    from .job import JobConfig, expand_inputs, run_job
+    from .job import JobConfig, expand_inputs, localize_models, run_job
     from .readers import ReaderOptions
     from .routing import load_thresholds_dict, read_thresholds_file
 
     if bool(args.thresholds) == bool(args.score_only):
         raise ValueError("pass either --thresholds FILE (route into keep/drop) or --score-only (scores, no decision)")
     # Everything that can be wrong with models, thresholds or inputs fails here, before any work.
-    sets = load_model_sets(args.models)
+    sets = load_model_sets(localize_models(args.models))  # a gs:// root is fetched and verified here too
     thresholds = None
     if args.thresholds:
         thresholds = read_thresholds_file(args.thresholds)

@@ -14,6 +14,7 @@ load once per worker process through ``Shared``.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import posixpath
@@ -62,17 +63,27 @@ def localize_models(root: str) -> str:
         return root
     from apache_beam.io.filesystems import FileSystems
 
-    dest = os.path.join(tempfile.gettempdir(), "winnow-models-" + shard_key(root))
+    metas = FileSystems.match([root.rstrip("/") + "/**"])[0].metadata_list
+    if not metas:
+        return root  # loading then fails with "models root not found"
+    # The copy is keyed by the remote files' paths and sizes (the manifests' hashes are
+    # checked when the models load), so updated models are fetched again.
+    listing = sorted((m.path, m.size_in_bytes) for m in metas)
+    dest = os.path.join(tempfile.gettempdir(), "winnow-models-" + shard_key(root) + "-"
+                        + hashlib.sha1(repr(listing).encode()).hexdigest()[:10])
     if os.path.isdir(dest):
         return dest
     tmp = tempfile.mkdtemp(prefix="winnow-models-")
-    for meta in FileSystems.match([root.rstrip("/") + "/**"])[0].metadata_list:
-        rel = meta.path[len(root.rstrip("/")) + 1:]
+    for path, _ in listing:
+        rel = path[len(root.rstrip("/")) + 1:]
         target = os.path.join(tmp, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with FileSystems.open(meta.path) as src, open(target, "wb") as dst:
+        with FileSystems.open(path) as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
-    os.replace(tmp, dest)
+    try:
+        os.rename(tmp, dest)
+    except OSError:  # another process on this machine finished first: use its copy
+        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

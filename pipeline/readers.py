@@ -16,11 +16,13 @@ Formats (``--format auto`` picks by name):
 """
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
 import json
 import posixpath
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Iterator
@@ -40,19 +42,25 @@ class ReaderOptions:
     max_doc_chars: int = 5_000_000  # longer documents are rejected as too_large
 
 
+COMPRESSIONS = (".gz", ".zst", ".zstd", ".bz2")
+
+
 def detect_format(path: str) -> str:
+    """The format named by the file's last extensions (after any compression suffix)."""
     name = posixpath.basename(path).lower()
-    for suffix in (".gz", ".zst", ".zstd", ".bz2", ".lz4"):
+    for suffix in COMPRESSIONS:
         name = name.removesuffix(suffix)
-    if ".wet" in name:
+    exts = name.split(".")[1:][-2:]  # e.g. ["warc", "wet"], ["wet", "txt"], ["jsonl"]
+    last = exts[-1] if exts else ""
+    if "wet" in exts:
         return "wet"
-    if name.endswith((".warc", ".arc")) or ".warc" in name:
+    if last in ("warc", "arc"):
         return "warc"
-    if name.endswith((".jsonl", ".ndjson", ".json")):
+    if last in ("jsonl", "ndjson", "json"):
         return "jsonl"
-    if name.endswith(".parquet"):
+    if last == "parquet":
         return "parquet"
-    if name.endswith((".txt", ".text")):
+    if last in ("txt", "text"):
         return "text"
     raise ValueError(
         f"{path}: cannot tell the format from the name; pass --format (one of {', '.join(FORMATS[1:])})"
@@ -122,10 +130,52 @@ def _decompressed(path: str, raw) -> io.BufferedIOBase:
     if name.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if name.endswith((".zst", ".zstd")):
+        return io.BufferedReader(_ZstdReader(raw))
+    if name.endswith(".bz2"):
+        return bz2.BZ2File(raw, mode="rb")
+    return raw
+
+
+class _ZstdReader(io.RawIOBase):
+    """Zstandard decompression that, unlike zstandard's stream_reader, fails on a file
+    that ends inside a frame (a truncated download) instead of ending quietly."""
+
+    def __init__(self, raw, chunk: int = 1 << 20):
         import zstandard
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
-    return raw
+        self._raw = raw
+        self._chunk = chunk
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._dobj = self._new()
+        self._pending = b""
+        self._mid_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            data = self._raw.read(self._chunk)
+            if not data:
+                if self._mid_frame:
+                    raise EOFError("zstd stream ended inside a frame (truncated file)")
+                return 0
+            self._pending = self._feed(data)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            out.append(self._dobj.decompress(data))
+            self._mid_frame = not self._dobj.eof
+            data = self._dobj.unused_data if self._dobj.eof else b""
+            if self._dobj.eof:
+                self._dobj = self._new()  # next frame (files may hold several)
+                self._mid_frame = bool(data)
+        return b"".join(out)
 
 
 def read_file(path: str, options: ReaderOptions = ReaderOptions()) -> Iterator[tuple[str, dict]]:
@@ -151,30 +201,83 @@ def read_file(path: str, options: ReaderOptions = ReaderOptions()) -> Iterator[t
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError)
 
 
-def _lines(path: str, raw) -> Iterator[tuple[int, int, bytes | Exception]]:
-    """(line index, byte offset, line) of a possibly compressed file; an exception last."""
+def _lines(path: str, raw, max_bytes: int) -> Iterator[tuple[int, int, bytes | Exception]]:
+    """(line index, byte offset, line) of a possibly compressed file; an exception last.
+
+    A line longer than ``max_bytes`` is never held in memory whole: it comes back as a
+    :class:`_TooLong` (its head and full size) and the rest of it is skipped.
+    """
     offset = 0
     index = 0
     try:
         stream = _decompressed(path, raw)
-        for line in stream:
+        while True:
+            line = stream.readline(max_bytes)
+            if not line:
+                return
+            size = len(line)
+            if size == max_bytes and not line.endswith(b"\n"):
+                while True:  # skip the rest of an over-long line
+                    more = stream.readline(1 << 20)
+                    size += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
+                line = _TooLong(line, size)
             yield index, offset, line
-            offset += len(line)
+            offset += size
             index += 1
     except _STREAM_ERRORS + (RuntimeError,) as exc:  # zstandard raises ZstdError(RuntimeError)
         yield index, offset, exc
+
+
+class _TooLong(bytes):
+    """The head of a line that exceeded the reader's limit; ``size`` is its full length."""
+
+    def __new__(cls, head: bytes, size: int):
+        obj = super().__new__(cls, head[:PREVIEW_BYTES])
+        obj.size = size
+        return obj
+
+
+def _line_limit(options: ReaderOptions) -> int:
+    # JSON may escape a character as 6 bytes (\uXXXX); allow that plus room for fields.
+    return options.max_doc_chars * 6 + (1 << 16)
 
 
 def _too_large(text: str, options: ReaderOptions) -> bool:
     return len(text) > options.max_doc_chars
 
 
+def _encodable(text: str) -> bool:
+    """False for strings holding lone surrogates (JSON allows "\\ud800"; UTF-8 does not)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _clean_str(value, *, convert: bool = False) -> str | None:
+    """An id or URL field as a storable string, or None."""
+    if value is None or (not convert and not isinstance(value, str)):
+        return None
+    value = value if isinstance(value, str) else str(value)
+    return value if _encodable(value) else value.encode("utf-8", "backslashreplace").decode("ascii")
+
+
 def _read_jsonl(path, raw, options: ReaderOptions):
-    for index, offset, line in _lines(path, raw):
+    for index, offset, line in _lines(path, raw, _line_limit(options)):
         if isinstance(line, Exception):
             yield _rejected(path, index, "corrupt_file", f"stopped reading at byte {offset} of the decompressed "
                             f"stream: {type(line).__name__}: {line}", offset=offset)
             return
+        if isinstance(line, _TooLong):
+            yield _rejected(path, index, "too_large", f"a {line.size}-byte line, over the reader's limit for "
+                            f"--max-doc-chars {options.max_doc_chars}", offset=offset, raw=bytes(line),
+                            raw_bytes=line.size)
+            continue
         if not line.strip():
             continue
         try:
@@ -184,17 +287,15 @@ def _read_jsonl(path, raw, options: ReaderOptions):
             continue
         try:
             record = json.loads(decoded)
-        except ValueError as exc:
-            yield _rejected(path, index, "invalid_json", exc, offset=offset, raw=line)
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+            yield _rejected(path, index, "invalid_json", f"{type(exc).__name__}: {exc}", offset=offset, raw=line)
             continue
         if not isinstance(record, dict):
             yield _rejected(path, index, "not_an_object", f"a JSON {type(record).__name__}, not an object",
                             offset=offset, raw=line)
             continue
-        doc_id = record.get(options.id_field)
-        doc_id = None if doc_id is None else str(doc_id)
-        url = record.get(options.url_field)
-        url = url if isinstance(url, str) else None
+        doc_id = _clean_str(record.get(options.id_field), convert=True)
+        url = _clean_str(record.get(options.url_field))
         if options.text_field not in record:
             yield _rejected(path, index, "missing_field", f"no {options.text_field!r} field", offset=offset,
                             raw=line, doc_id=doc_id, url=url)
@@ -208,14 +309,22 @@ def _read_jsonl(path, raw, options: ReaderOptions):
             yield _rejected(path, index, "too_large", f"{len(text)} characters > --max-doc-chars "
                             f"{options.max_doc_chars}", offset=offset, raw=line, doc_id=doc_id, url=url)
             continue
+        if not _encodable(text):
+            yield _rejected(path, index, "invalid_utf8", "the text holds a lone surrogate escape (\\ud800-\\udfff)",
+                            offset=offset, raw=line, doc_id=doc_id, url=url)
+            continue
         yield _doc(path, index, text, offset=offset, url=url, doc_id=doc_id)
 
 
 def _read_text(path, raw, options: ReaderOptions):
-    for index, offset, line in _lines(path, raw):
+    for index, offset, line in _lines(path, raw, options.max_doc_chars * 4 + 2):
         if isinstance(line, Exception):
             yield _rejected(path, index, "corrupt_file", f"{type(line).__name__}: {line}", offset=offset)
             return
+        if isinstance(line, _TooLong):
+            yield _rejected(path, index, "too_large", f"a {line.size}-byte line", offset=offset, raw=bytes(line),
+                            raw_bytes=line.size)
+            continue
         if not line.strip():
             continue
         try:
@@ -257,8 +366,8 @@ def _read_parquet(path, raw, options: ReaderOptions):
             ids = data.get(options.id_field, [None] * len(texts))
             urls = data.get(options.url_field, [None] * len(texts))
             for text, doc_id, url in zip(texts, ids, urls):
-                doc_id = None if doc_id is None else str(doc_id)
-                url = url if isinstance(url, str) else None
+                doc_id = _clean_str(doc_id, convert=True)
+                url = _clean_str(url)
                 if text is None:
                     yield _rejected(path, index, "missing_field", f"{options.text_field!r} is null",
                                     doc_id=doc_id, url=url)
@@ -442,16 +551,22 @@ def _parse_http(block: bytes) -> tuple[int, dict, bytes]:
     return int(parts[1]), headers, body
 
 
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
 def _dechunk(body: bytes) -> bytes:
     out = []
     pos = 0
     while True:
         end = body.find(b"\r\n", pos)
-        if end < 0:
-            raise ValueError("bad chunked transfer encoding")
-        size = int(body[pos:end].split(b";")[0].strip() or b"0", 16)
+        field = body[pos:end].split(b";")[0].strip() if end >= 0 else b""
+        if end < 0 or not _HEX.fullmatch(field):
+            raise ValueError(f"bad chunked transfer encoding at byte {pos}")
+        size = int(field, 16)
         if size == 0:
             return b"".join(out)
+        if end + 2 + size > len(body):
+            raise ValueError("chunked transfer encoding runs past the end of the record")
         out.append(body[end + 2:end + 2 + size])
         pos = end + 2 + size + 2
 

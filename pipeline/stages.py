@@ -101,10 +101,12 @@ class WrittenShard:
 class ShardWriter:
     """Streams the rows of one input file into its shards; ``close()`` publishes them."""
 
-    def __init__(self, output: str, key: str, *, row_group_rows: int = 5000):
+    def __init__(self, output: str, key: str, *, row_group_rows: int = 5000,
+                 row_group_chars: int = 32_000_000):
         self.output = output.rstrip("/")
         self.key = key
         self.row_group_rows = row_group_rows
+        self.row_group_chars = row_group_chars  # bounds memory whatever the documents' sizes
         self._open: dict[tuple[str, str | None], _PendingShard] = {}
 
     def add(self, row: dict) -> None:
@@ -121,7 +123,8 @@ class ShardWriter:
     def _shard(self, route, lang, schema) -> "_PendingShard":
         shard = self._open.get((route, lang))
         if shard is None:
-            shard = self._open[(route, lang)] = _PendingShard(self.final_path(route, lang), schema, self.row_group_rows)
+            shard = self._open[(route, lang)] = _PendingShard(self.final_path(route, lang), schema,
+                                                              self.row_group_rows, self.row_group_chars)
         return shard
 
     def close(self) -> list[WrittenShard]:
@@ -148,24 +151,27 @@ class ShardWriter:
 
 
 class _PendingShard:
-    def __init__(self, path: str, schema: pa.Schema, row_group_rows: int):
+    def __init__(self, path: str, schema: pa.Schema, row_group_rows: int, row_group_chars: int):
         from apache_beam.io.filesystems import FileSystems
 
         self.path = path
         folder, name = posixpath.split(path)
         self.tmp_path = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-        if "://" not in folder:
-            FileSystems.mkdirs(folder) if not FileSystems.exists(folder) else None
+        # FileSystems.create makes missing parent folders (race-free) on local disks;
+        # object stores have none to make.
         self._stream = FileSystems.create(self.tmp_path, mime_type="application/octet-stream")
         self._writer = pq.ParquetWriter(self._stream, schema, compression="zstd")
         self.schema = schema
         self.row_group_rows = row_group_rows
+        self.row_group_chars = row_group_chars
         self._buffer: list[dict] = []
+        self._chars = 0
         self.rows = 0
 
     def add(self, row: dict) -> None:
         self._buffer.append(row)
-        if len(self._buffer) >= self.row_group_rows:
+        self._chars += len(row.get("text") or row.get("raw_preview") or "")
+        if len(self._buffer) >= self.row_group_rows or self._chars >= self.row_group_chars:
             self._flush()
 
     def _flush(self) -> None:
@@ -173,6 +179,7 @@ class _PendingShard:
             self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
             self.rows += len(self._buffer)
             self._buffer = []
+            self._chars = 0
 
     def finish(self) -> None:
         self._flush()

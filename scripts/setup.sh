@@ -40,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ] && [ "${WINNOW_SKIP_APT:-0}" != 1 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   say "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq || die "apt-get update failed; check network access to the Debian mirror"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install failed for: ${missing[*]}. Install them by hand (root needed), then rerun."
 else
   say "Debian packages present"

@@ -57,4 +57,22 @@ def make_bad_inputs(folder: Path) -> dict[str, dict]:
 
     (folder / "empty.jsonl").write_bytes(b"")
     expect["empty.jsonl"] = {"read": 0, "rejected": {}}
+
+    (folder / "nested.jsonl").write_text("[" * 100_000 + "\n" + json.dumps({"text": GOOD}) + "\n")
+    expect["nested.jsonl"] = {"read": 2, "rejected": {"invalid_json": 1}}
+
+    (folder / "surrogate.jsonl").write_text('{"text": "bad \\ud800 half", "id": "x\\udfff"}\n'
+                                            + json.dumps({"text": GOOD}) + "\n")
+    expect["surrogate.jsonl"] = {"read": 2, "rejected": {"invalid_utf8": 1}}
+
+    import zstandard
+    # zstd decodes whole blocks (up to 128 KiB): make several, so some precede the cut.
+    many = [json.dumps({"id": f"z{i}", "text": f"{GOOD} {rng.getrandbits(128):x}"}) for i in range(8000)]
+    blob = zstandard.ZstdCompressor().compress(("\n".join(many) + "\n").encode())
+    (folder / "cut.jsonl.zst").write_bytes(blob[: len(blob) // 2])
+    expect["cut.jsonl.zst"] = {"rejected": {"corrupt_file": 1}, "min_docs": 1}
+
+    import bz2
+    (folder / "ok.jsonl.bz2").write_bytes(bz2.compress(("\n".join(lines[:5]) + "\n").encode()))
+    expect["ok.jsonl.bz2"] = {"read": 5, "rejected": {}}
     return expect

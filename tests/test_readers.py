@@ -1,5 +1,6 @@
 """Readers: every record of every file becomes a document or a dead letter."""
 import collections
+import json
 import os
 
 import pytest
@@ -29,7 +30,8 @@ def bad(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["corrupt.jsonl.gz", "invalid_utf8.jsonl", "junk.jsonl", "empty_text.jsonl",
                                   "big.jsonl", "fields.jsonl", "wrong_schema.parquet", "good.parquet",
-                                  "not_really.parquet", "empty.jsonl"])
+                                  "not_really.parquet", "empty.jsonl", "nested.jsonl", "surrogate.jsonl",
+                                  "cut.jsonl.zst", "ok.jsonl.bz2"])
 def test_bad_inputs_are_accounted_for(bad, name):
     folder, expect = bad
     docs, rejected = tally(folder / name)
@@ -117,3 +119,21 @@ def test_shared_warc_fixtures_never_raise():
         totals["rejected"] += sum(rejected.values())
         assert docs or rejected, f"{name}: nothing accounted for"
     assert totals["docs"] >= 20 and totals["rejected"] >= 4
+
+
+def test_over_long_lines_are_skipped_without_reading_them_whole(tmp_path):
+    p = tmp_path / "long.jsonl"
+    p.write_text(json.dumps({"text": "x" * 100_000}) + "\n" + json.dumps({"text": "short"}) + "\n")
+    got = list(read_file(str(p), ReaderOptions(max_doc_chars=100)))  # line limit: 600 + 64 KiB
+    assert [k for k, _ in got] == [REJECTED, DOC]
+    assert got[0][1]["reason"] == "too_large" and "over the reader's limit" in got[0][1]["detail"]
+    assert got[0][1]["raw_bytes"] == 100_013 and len(got[0][1]["raw_preview"]) == 512
+    assert got[1][1]["record_offset"] == 100_013
+
+
+@pytest.mark.parametrize("body", [b"-6\r\nabcdef\r\n0\r\n\r\n", b"zz\r\n", b"ffff\r\nshort\r\n"])
+def test_bad_chunked_encoding_is_an_error_not_a_hang(body):
+    from winnow.pipeline.readers import _dechunk
+
+    with pytest.raises(ValueError, match="chunked"):
+        _dechunk(body)
