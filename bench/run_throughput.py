@@ -159,6 +159,27 @@ def raw_loop(folder: Path, models: Path) -> float:
     return time.monotonic() - start
 
 
+def _raw_loop_files(args) -> None:
+    files, models = args
+    folder = Path(tempfile.mkdtemp(prefix="raw-half-"))
+    for f in files:
+        os.symlink(f, folder / f.name)
+    raw_loop(folder, models)
+    shutil.rmtree(folder)
+
+
+def raw_loop_two_processes(folder: Path, models: Path) -> float:
+    """The machine's own ceiling: two independent raw loops, each on half of the shards."""
+    import multiprocessing
+
+    files = sorted(folder.glob("*.jsonl"))
+    halves = [(files[0::2], models), (files[1::2], models)]
+    start = time.monotonic()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_raw_loop_files, halves)
+    return time.monotonic() - start
+
+
 def winnow_run(folder: Path, models: Path, workers: int, processes: bool = False) -> float:
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -218,9 +239,10 @@ def main() -> None:
     ap.add_argument("--dataset", action="append", metavar="NAME:COPIES:SHARDS",
                     help="instead of the defaults (en:3:6 all:3:16); NAME is en (dragnet, English "
                          "clean model) or all (dragnet + Turku, every language's model)")
-    ap.add_argument("--systems", default="raw,winnow1,winnowp1,winnow2",
-                    help="comma-separated subset of raw, winnow1 (in-process), winnowp1 (one worker "
-                         "process), winnow2 (two worker processes)")
+    ap.add_argument("--systems", default="raw,raw2,winnow1,winnowp1,winnow2",
+                    help="comma-separated subset of raw, raw2 (two independent raw loops on half the "
+                         "shards each: the machine's own scaling ceiling), winnow1 (in-process), "
+                         "winnowp1 (one worker process), winnow2 (two worker processes)")
     args = ap.parse_args()
     require_data()
     models = prepare_models()
@@ -237,7 +259,8 @@ def main() -> None:
 
     t: dict[str, list[float]] = {}
     for rep in range(args.repeats):
-        runs = {"raw": lambda f, m: raw_loop(f, m), "winnow1": lambda f, m: winnow_run(f, m, 1),
+        runs = {"raw": lambda f, m: raw_loop(f, m), "raw2": raw_loop_two_processes,
+                "winnow1": lambda f, m: winnow_run(f, m, 1),
                 "winnowp1": lambda f, m: winnow_run(f, m, 1, processes=True),
                 "winnow2": lambda f, m: winnow_run(f, m, 2, processes=True)}
         for name, folder in shards.items():
@@ -255,7 +278,8 @@ def main() -> None:
     print("| input | system | docs/s | MB/s | MB/s per core |\n|---|---|---|---|---|")
     for name in shards:
         n, mb = sizes[name]
-        for system, cores in (("raw", 1), ("winnow1", 1), ("winnowp1", 1), ("winnow2", 2), ("datatrove", 1)):
+        for system, cores in (("raw", 1), ("raw2", 2), ("winnow1", 1), ("winnowp1", 1), ("winnow2", 2),
+                              ("datatrove", 1)):
             if system == "datatrove" and name != "en":
                 continue
             key = f"{system}/{name}"
@@ -263,7 +287,8 @@ def main() -> None:
                 continue
             docs = [n / s for s in t[key]]
             mbs = [mb / s for s in t[key]]
-            label = {"raw": "raw loop (1 process)", "winnow1": "winnow run, 1 worker in-process",
+            label = {"raw": "raw loop (1 process)", "raw2": "2 raw loops in parallel (half the shards each)",
+                     "winnow1": "winnow run, 1 worker in-process",
                      "winnowp1": "winnow run, 1 worker process", "winnow2": "winnow run, 2 worker processes",
                      "datatrove": "datatrove KenlmModel.get_perplexity"}[system]
             print(f"| {name}: {n} docs, {mb:.1f} MB | {label} | {mm(sorted(docs, reverse=True))} | "
@@ -279,6 +304,7 @@ def main() -> None:
         ratio(f"{name}: winnow 2 worker processes / 1 worker process", f"winnowp1/{name}", f"winnow2/{name}",
               ">= 1.8x")
         ratio(f"{name}: winnow 2 worker processes / 1 worker in-process", f"winnow1/{name}", f"winnow2/{name}")
+        ratio(f"{name}: machine ceiling, 2 raw loops / 1 raw loop", f"raw/{name}", f"raw2/{name}")
     if "datatrove/en" in t:
         ratio = [d / w for d, w in zip(t["datatrove/en"], t["winnow1/en"])]
         print(f"| en: winnow 1 worker / datatrove | {mm(ratio, '{:.2f}x')} | >= 2x |")

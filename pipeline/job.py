@@ -115,12 +115,23 @@ class ProcessFile(beam.DoFn):
         self.c_bytes = Metrics.counter(NAMESPACE, "bytes_read")
         self.c_files = Metrics.counter(NAMESPACE, "files")
 
+    def _trace(self, event: str) -> None:
+        """With WINNOW_TRACE=FILE, append 'time pid event' lines: a timeline across workers."""
+        if trace := os.environ.get("WINNOW_TRACE"):
+            import time
+
+            with open(trace, "a", encoding="utf-8") as f:
+                f.write(f"{time.time():.3f} {os.getpid()} {event}\n")
+
     def setup(self):
+        self._trace("setup start")
         key = f"processor:{self.config.models}:{hash(str(self.config.thresholds))}:{self.config.keep_unscored}"
         self.processor = self._shared.acquire(lambda: _Loaded(build_processor(self.config)), tag=key).processor
         self.progress = Progress(enabled=self.config.progress)
+        self._trace("setup end")
 
     def process(self, path: str):
+        self._trace(f"file start {path}")
         writer = ShardWriter(self.config.output, shard_key(path))
         counts: Counter = Counter()
         nbytes = 0
@@ -144,6 +155,7 @@ class ProcessFile(beam.DoFn):
             writer.abort()
             raise
         self.c_files.inc()
+        self._trace(f"file end {path}")
         yield {
             "source_file": path,
             "shard": shard_key(path),
@@ -185,12 +197,10 @@ def finalize(results: list[dict], config: JobConfig) -> dict:
     summary = summarize(results, score_only=config.score_only)
     written = set(summary["files"])
     out = config.output.rstrip("/")
-    stale = []
-    for res in results:
-        pattern = posixpath.join(out, "**", f"part-{res['shard']}.parquet")
-        for match in FileSystems.match([pattern])[0].metadata_list:
-            if match.path not in written:
-                stale.append(match.path)
+    # One listing of the output, not one per input: a run may have 100,000 inputs.
+    keys = {f"part-{res['shard']}.parquet" for res in results}
+    listing = FileSystems.match([posixpath.join(out, "**", "part-*.parquet")])[0].metadata_list
+    stale = [m.path for m in listing if posixpath.basename(m.path) in keys and m.path not in written]
     if stale:
         FileSystems.delete(stale)
     summary["stale_shards_removed"] = len(stale)
