@@ -141,6 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--no-progress", action="store_true", help="no progress lines")
     rn.set_defaults(func=cmd_run, beam_args=True)
 
+    ro = sub.add_parser(
+        "route", help="re-route scored shards with (new) thresholds, without rescoring",
+        description="Read the scored shards of `winnow run --score-only` (or `winnow sample`) and route "
+                    "them into keep/drop with a thresholds file: the same layout and summary as "
+                    "`winnow run`, without scoring again. Score once, route many times.",
+        epilog="Beam pipeline options may follow, as for winnow run.")
+    ro.add_argument("--scored", required=True, metavar="OUT", help="output folder of a score-only run")
+    _add_models_arg(ro)
+    ro.add_argument("--thresholds", "-t", required=True, metavar="FILE", help="thresholds file")
+    ro.add_argument("--output", "-o", required=True, metavar="ROUTED", help="output folder")
+    ro.add_argument("--keep-unscored-langs", action="store_true", help="as for winnow run")
+    ro.set_defaults(func=cmd_route, beam_args=True)
+
     ms = sub.add_parser("models", help="list and verify the model sets under a models root",
                         description="Load every model set under ROOT, verifying manifests and hashes.")
     ms.add_argument("root", metavar="ROOT")
@@ -255,6 +268,26 @@ def cmd_run(args) -> int:
           f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}",
           file=sys.stderr)
     result = run_job(config, files, options)
+    print_summary(result.summary, output, result.seconds)
+    return 0
+
+
+def cmd_route(args) -> int:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from .job import RouteConfig, run_job, scored_units
+    from .routing import load_thresholds_dict, manifest_directions, read_thresholds_file
+
+    directions = manifest_directions(args.models)
+    thresholds = read_thresholds_file(args.thresholds)
+    load_thresholds_dict(thresholds, directions, source=args.thresholds)  # fail before any work
+    units = scored_units(args.scored)
+    output = args.output if "://" in args.output else str(Path(args.output).resolve())
+    config = RouteConfig(scored=args.scored, models=args.models, output=output, thresholds=thresholds,
+                         directions=directions, keep_unscored=args.keep_unscored_langs)
+    print(f"winnow route: {len(units)} input shard group(s), thresholds {thresholds['version']} -> {output}",
+          file=sys.stderr)
+    result = run_job(config, units, PipelineOptions(args.beam_args_rest))
     print_summary(result.summary, output, result.seconds)
     return 0
 

@@ -156,13 +156,7 @@ class ProcessFile(beam.DoFn):
             raise
         self.c_files.inc()
         self._trace(f"file end {path}")
-        yield {
-            "source_file": path,
-            "shard": shard_key(path),
-            "counts": sorted(counts.items(), key=lambda kv: tuple(str(x) for x in kv[0])),
-            "files": [w.path for w in written],
-            "bytes": nbytes,
-        }
+        yield _result(path, shard_key(path), counts, written, nbytes)
 
     def _flush(self, batch, writer, counts) -> int:
         rows = self.processor.process(batch)
@@ -179,18 +173,132 @@ class ProcessFile(beam.DoFn):
         return nbytes
 
     def _publish(self, delta: Counter) -> None:
-        """Beam counters: read, one per route, and one per route and reason."""
-        by_name: Counter = Counter()
-        for (route, _lang, reason), n in delta.items():
-            by_name["read"] += n
-            by_name[route] += n
-            if reason:
-                by_name[f"{route}.{reason}"] += n
-        for name, n in by_name.items():
-            Metrics.counter(NAMESPACE, name).inc(n)
+        publish_counts(delta)
 
 
-def finalize(results: list[dict], config: JobConfig) -> dict:
+def publish_counts(delta: Counter) -> None:
+    """Beam counters from (route, lang, reason) -> n: read, one per route, one per route and reason."""
+    by_name: Counter = Counter()
+    for (route, _lang, reason), n in delta.items():
+        by_name["read"] += n
+        by_name[route] += n
+        if reason:
+            by_name[f"{route}.{reason}"] += n
+    for name, n in by_name.items():
+        Metrics.counter(NAMESPACE, name).inc(n)
+
+
+def _result(source_file: str, key: str, counts: Counter, written, nbytes: int) -> dict:
+    return {
+        "source_file": source_file,
+        "shard": key,
+        "counts": sorted(counts.items(), key=lambda kv: tuple(str(x) for x in kv[0])),
+        "files": [w.path for w in written],
+        "bytes": nbytes,
+    }
+
+
+# --- winnow route: re-route scored output without rescoring ------------------------------------
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """``winnow route``: scored shards (of ``run --score-only`` or ``sample``) + thresholds."""
+
+    scored: str                 # the output folder of a score-only run (holds scored/, rejected/)
+    models: str                 # models root: only the manifests are read, for score directions
+    output: str
+    thresholds: dict
+    directions: dict            # lang -> score -> side, read from the manifests at launch
+    keep_unscored: bool = False
+
+    score_only = False
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.scored,)
+
+
+def scored_units(scored: str) -> list[tuple[str, list[str]]]:
+    """The scored output grouped by shard key: one unit per input file of the scoring run."""
+    from apache_beam.io.filesystems import FileSystems
+
+    root = scored.rstrip("/")
+    pattern_files = []
+    for pattern in (posixpath.join(root, "scored", "*", "part-*.parquet"), posixpath.join(root, "rejected", "part-*.parquet")):
+        pattern_files += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    if not any("/scored/" in p for p in pattern_files):
+        raise FileNotFoundError(f"{scored}: no scored shards (expected {root}/scored/lang=xx/part-*.parquet from "
+                                f"`winnow run --score-only` or `winnow sample`)")
+    units: dict[str, list[str]] = {}
+    for path in sorted(pattern_files):
+        key = posixpath.basename(path).removeprefix("part-").removesuffix(".parquet")
+        units.setdefault(key, []).append(path)
+    return sorted(units.items())
+
+
+class RouteUnit(beam.DoFn):
+    """Re-routes the scored rows of one input file with new thresholds; writes its shards."""
+
+    def __init__(self, config: RouteConfig):
+        self.config = config
+
+    def setup(self):
+        thresholds = load_thresholds_dict(self.config.thresholds, self.config.directions, source="thresholds")
+        self.router = Router(thresholds, self.config.directions, keep_unscored=self.config.keep_unscored)
+        self.version = thresholds.version
+
+    def process(self, unit):
+        import pyarrow.parquet as pq
+
+        key, paths = unit
+        writer = ShardWriter(self.config.output, key)
+        counts: Counter = Counter()
+        source = key
+        nbytes = 0
+        try:
+            for path in paths:
+                rows = pq.read_table(_open(path)).to_pylist()
+                if "/rejected/" in path:
+                    for row in rows:
+                        writer.add_rejected(row)
+                        counts[(REJECTED, None, row["reason"])] += 1
+                    continue
+                lang = posixpath.basename(posixpath.dirname(path)).removeprefix("lang=")
+                for row in rows:
+                    row["lang"] = lang
+                    d = self.router.decide(skip=row["reason"], lang=lang, n_lines=row["n_lines"],
+                                           n_tokens=row["n_tokens"], scores=row)
+                    row["route"], row["reason"], row["thresholds_version"] = d.route, d.reason, self.version
+                    writer.add(row)
+                    counts[(d.route, lang, d.reason)] += 1
+                    nbytes += len(row["text"].encode("utf-8"))
+                    source = row["source_file"]
+            written = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        publish_counts(counts)
+        yield _result(source, key, counts, written, nbytes)
+
+
+def _open(path: str):
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path)
+
+
+def build_route(pipeline: beam.Pipeline, config: RouteConfig, units):
+    return (
+        pipeline
+        | "ListScored" >> beam.Create(units)
+        | "SpreadUnits" >> beam.Reshuffle()
+        | "RouteUnits" >> beam.ParDo(RouteUnit(config))
+        | "CollectResults" >> beam.combiners.ToList()
+        | "Finalize" >> beam.Map(finalize, config)
+    )
+
+
+def finalize(results: list[dict], config) -> dict:
     """Write ``_SUMMARY.json`` and remove shards that earlier runs left for these inputs."""
     from apache_beam.io.filesystems import FileSystems
 
@@ -254,8 +362,9 @@ class RunResult:
     counters: dict       # Beam counters of the "winnow" namespace, name -> committed value
 
 
-def run_job(config: JobConfig, files: list[str], options) -> RunResult:
-    """Run the job to completion; return its summary, wall time and Beam counters."""
+def run_job(config, files, options) -> RunResult:
+    """Run the job (``run``, or ``route`` for a RouteConfig with its units as ``files``)
+    to completion; return its summary, wall time and Beam counters."""
     import json
     import time
 
@@ -264,7 +373,7 @@ def run_job(config: JobConfig, files: list[str], options) -> RunResult:
 
     start = time.monotonic()
     pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
-    build(pipeline, config, files)
+    (build_route if isinstance(config, RouteConfig) else build)(pipeline, config, files)
     result = pipeline.run()
     result.wait_until_finish()
     secs = time.monotonic() - start

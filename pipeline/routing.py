@@ -63,16 +63,38 @@ class Thresholds:
 
 def score_directions(model_set) -> dict[str, str]:
     """Score column -> the side that is bad, from the model set's manifests."""
+    return _directions((lm.manifest for lm in model_set.lms.values()))
+
+
+def _directions(manifests) -> dict[str, str]:
     from winnow.models.scorer import column
 
     out = {}
     roles_by_kind: dict[str, set] = {}
-    for name, lm in model_set.lms.items():
-        out[f"{column(name)}_pp"] = ABOVE if lm.role == "clean" else BELOW
-        roles_by_kind.setdefault(lm.kind, set()).add(lm.role)
+    for m in manifests:
+        out[f"{column(m['name'])}_pp"] = ABOVE if m["role"] == "clean" else BELOW
+        roles_by_kind.setdefault(m["kind"], set()).add(m["role"])
     for kind, roles in roles_by_kind.items():
         if {"clean", "harmful"} <= roles:
             out[f"{kind}_log_ratio"] = BELOW
+    return out
+
+
+def manifest_directions(root: str | Path) -> dict[str, dict[str, str]]:
+    """Language -> score directions, from the LM manifests under a models root.
+
+    For steps that route already-scored data (``winnow route``, ``winnow tune``): they need
+    the models' roles, not the models themselves, so nothing is loaded or hashed.
+    """
+    from winnow.models.manifest import MANIFEST_SUFFIX, read_manifest
+    from winnow.models.modelset import LM_KINDS, available_languages
+
+    out = {}
+    for lang in available_languages(root):
+        manifests = [read_manifest(p, verify=False) for p in sorted(Path(root, lang).glob(f"*{MANIFEST_SUFFIX}"))]
+        out[lang] = _directions(m for m in manifests if m["kind"] in LM_KINDS)
+    if not out:
+        raise ThresholdsError(f"{root}: holds no model sets (expected ROOT/<lang>/sentencepiece.manifest.json)")
     return out
 
 
@@ -97,8 +119,13 @@ def read_thresholds_file(path: str | Path) -> dict:
 
 
 def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "thresholds") -> Thresholds:
-    """:func:`load_thresholds` on an already-parsed file (``source`` names it in errors)."""
+    """:func:`load_thresholds` on an already-parsed file (``source`` names it in errors).
+
+    ``model_sets`` maps each language to its loaded ModelSet or to its score directions
+    (:func:`manifest_directions`).
+    """
     path = source
+    directions = {lang: v if isinstance(v, dict) else score_directions(v) for lang, v in model_sets.items()}
     try:
         validate(raw, "thresholds", source=str(path))
     except SchemaError as exc:
@@ -110,20 +137,20 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
         if lang != ANY_LANG and lang not in model_sets:
             problems.append(f"{lang}: rules for a language with no model set (have: {', '.join(sorted(model_sets))})")
             continue
-        sets = model_sets.values() if lang == ANY_LANG else [model_sets[lang]]
+        langs = sorted(directions) if lang == ANY_LANG else [lang]
         rules = []
         for i, r in enumerate(spec["rules"]):
-            directions = {d for ms in sets for s, d in score_directions(ms).items() if s == r["score"]}
-            missing = [ms.lang for ms in sets if r["score"] not in score_directions(ms)]
+            sides = {directions[la][r["score"]] for la in langs if r["score"] in directions[la]}
+            missing = [la for la in langs if r["score"] not in directions[la]]
             if missing:
                 problems.append(f"{lang}: rule {i} uses {r['score']!r}, which the models of "
                                 f"{', '.join(missing)} do not produce (they give: "
-                                f"{', '.join(sorted(score_directions(next(iter(sets)))))})")
+                                f"{', '.join(sorted(directions[missing[0]]))})")
                 continue
-            if len(directions) != 1:
+            if len(sides) != 1:
                 problems.append(f"{lang}: {r['score']!r} means opposite things in different model sets")
                 continue
-            rules.append(Rule(r["score"], float(r["value"]), r["reason"], directions.pop()))
+            rules.append(Rule(r["score"], float(r["value"]), r["reason"], sides.pop()))
         languages[lang] = LanguageRules(tuple(rules), int(spec.get("min_tokens", 0)))
     uncovered = sorted(set(model_sets) - set(languages)) if ANY_LANG not in languages else []
     if uncovered:

@@ -235,3 +235,36 @@ def test_process_file_dofn_in_a_test_pipeline(models_root, bad, tmp_path):
         reads = (p | beam.Create(files) | beam.ParDo(ProcessFile(config))
                  | beam.Map(lambda r: (Path(r["source_file"]).name, sum(n for _, n in r["counts"]))))
         assert_that(reads, equal_to([("fields.jsonl", 9), ("empty_text.jsonl", 3)]))
+
+
+def test_route_on_score_only_output_equals_run(models_root, bad, thresholds_file, tmp_path):
+    """Score once, route many times: route(run --score-only) == run with the same thresholds."""
+    from winnow.pipeline.job import RouteConfig, scored_units
+    from winnow.pipeline.routing import manifest_directions
+
+    folder, _ = bad
+    inputs = [SAMPLE_WEB, folder / "fields.jsonl", folder / "corrupt.jsonl.gz"]
+    direct = run(models_root, inputs, tmp_path / "direct")
+    run(models_root, inputs, tmp_path / "scored", thresholds=None)
+    config = RouteConfig(scored=str(tmp_path / "scored"), models=str(models_root), output=str(tmp_path / "routed"),
+                         thresholds=FIXTURE_THRESHOLDS, directions=manifest_directions(models_root))
+    routed = run_job(config, scored_units(str(tmp_path / "scored")), PipelineOptions([]))
+    assert_reconciles(routed, tmp_path / "routed")
+    for key in ("read", "kept", "dropped", "rejected", "by_lang", "by_reason", "by_input"):
+        assert routed.summary[key] == direct.summary[key], key
+    assert _canonical(tmp_path / "routed") == _canonical(tmp_path / "direct")
+    names = lambda out: sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
+    assert names(tmp_path / "routed") == names(tmp_path / "direct")
+
+
+def test_cli_route(models_root, thresholds_file, tmp_path):
+    scored = tmp_path / "scored"
+    assert winnow("run", "--input", SAMPLE_WEB, "--models", models_root, "--score-only", "--output", scored
+                  ).returncode == 0
+    res = winnow("route", "--scored", scored, "--models", models_root, "--thresholds", thresholds_file,
+                 "--output", tmp_path / "routed")
+    assert res.returncode == 0, res.stderr
+    assert "kept +" in res.stdout and (tmp_path / "routed" / "_SUMMARY.json").exists()
+    res = winnow("route", "--scored", tmp_path / "nothing", "--models", models_root, "--thresholds",
+                 thresholds_file, "--output", tmp_path / "r2")
+    assert res.returncode == 2 and "no scored shards" in res.stderr
