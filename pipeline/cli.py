@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="reject longer documents as too_large (default: 5,000,000)")
     rn.add_argument("--batch-size", type=int, default=256, help="documents scored per batch (default: 256)")
     rn.add_argument("--no-progress", action="store_true", help="no progress lines")
+    rn.add_argument("--no-report", action="store_true",
+                    help="skip OUT/_REPORT.html (built from up to --report-rows documents)")
+    rn.add_argument("--report-rows", type=int, default=50_000,
+                    help="documents the end-of-run report reads, from a seeded sample of shards (default: 50,000)")
     rn.set_defaults(func=cmd_run, beam_args=True)
 
     ro = sub.add_parser(
@@ -153,6 +157,49 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--output", "-o", required=True, metavar="ROUTED", help="output folder")
     ro.add_argument("--keep-unscored-langs", action="store_true", help="as for winnow run")
     ro.set_defaults(func=cmd_route, beam_args=True)
+
+    tu = sub.add_parser(
+        "tune", help="learn per-language thresholds from scored documents",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Learn a thresholds file from scored shards (winnow run --score-only or winnow sample): "
+                    "per language and score, by percentiles, a two-component mixture (only where the data "
+                    "is bimodal; otherwise tune says so and falls back to percentiles), or labels.",
+        epilog="Methods: auto (labels if given, else mixture if bimodal, else percentiles), percentile, "
+               "mixture, labels. Every score's diagnostics (quantiles, mixture fit, bimodality coefficient, "
+               "BIC, Ashman's D, label metrics with bootstrap intervals) are written into the file.")
+    tu.add_argument("--scored", required=True, metavar="OUT", help="output folder holding scored/ shards")
+    _add_models_arg(tu)
+    tu.add_argument("--output", "-o", required=True, metavar="THRESHOLDS.json")
+    tu.add_argument("--method", choices=["auto", "percentile", "mixture", "labels"], default="auto")
+    tu.add_argument("--labels", metavar="FILE", help="id,label CSV/TSV or JSONL {id, label}; 1 = bad, 0 = good")
+    tu.add_argument("--keep-percent", type=float, default=60.0,
+                    help="percentile method, quality scores: keep the best P%% (default: 60, CCNet's head+middle)")
+    tu.add_argument("--harmful-percent", type=float, default=5.0,
+                    help="percentile method, harmful scores: drop the worst P%% (default: 5)")
+    tu.add_argument("--target-precision", type=float, help="labels: highest recall at this precision")
+    tu.add_argument("--target-recall", type=float, help="labels: highest precision at this recall")
+    tu.add_argument("--beta", type=float, default=1.0, help="labels: maximize F-beta (default: F1)")
+    tu.add_argument("--prevalence", type=float,
+                    help="share of bad documents in the corpus (default: estimated from the drop rate)")
+    tu.add_argument("--scores", help="comma-separated scores to make rules of (default: log-ratio and clean PP)")
+    tu.add_argument("--min-tokens", type=int, default=0, help="drop documents with fewer tokens (too_short)")
+    tu.add_argument("--min-docs", type=int, default=20, help="fewer scored documents: no threshold (default: 20)")
+    tu.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    tu.set_defaults(func=cmd_tune)
+
+    rp = sub.add_parser(
+        "report", help="an HTML threshold report (with JSON beside it) from scored documents",
+        description="Write a self-contained HTML report (no network resources, no scripts) and a JSON "
+                    "file beside it: per language and score, the distribution with thresholds and any "
+                    "fitted mixture, keep/drop rates and kept tokens, diagnostics with a plain-language "
+                    "verdict, PR curve and confusion matrix when labels exist, and sample documents.")
+    rp.add_argument("--scored", required=True, metavar="OUT", help="output folder (scored/, or keep/ and drop/)")
+    _add_models_arg(rp)
+    rp.add_argument("--thresholds", "-t", metavar="FILE", help="thresholds to draw and apply")
+    rp.add_argument("--labels", metavar="FILE", help="id,label CSV/TSV or JSONL; 1 = bad")
+    rp.add_argument("--output", "-o", required=True, metavar="REPORT.html")
+    rp.add_argument("--max-rows", type=int, help="read at most this many documents (seeded sample of shards)")
+    rp.set_defaults(func=cmd_report)
 
     ms = sub.add_parser("models", help="list and verify the model sets under a models root",
                         description="Load every model set under ROOT, verifying manifests and hashes.")
@@ -269,6 +316,15 @@ def cmd_run(args) -> int:
           file=sys.stderr)
     result = run_job(config, files, options)
     print_summary(result.summary, output, result.seconds)
+    if not args.no_report and "://" not in output and (result.summary["read"] - result.summary["rejected"]) > 0:
+        from .report import build_report, write_report
+        from .routing import manifest_directions
+        from .tuning import load_scored
+
+        report = build_report(load_scored(output, max_rows=args.report_rows), manifest_directions(config.models),
+                              thresholds=thresholds, title=f"Winnow run report: {output}")
+        write_report(report, f"{output}/_REPORT.html")
+        print(f"report:  {output}/_REPORT.html")
     return 0
 
 
@@ -289,6 +345,50 @@ def cmd_route(args) -> int:
           file=sys.stderr)
     result = run_job(config, units, PipelineOptions(args.beam_args_rest))
     print_summary(result.summary, output, result.seconds)
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from .routing import manifest_directions
+    from .tuning import TuneOptions, load_scored, read_labels, tune
+
+    directions = manifest_directions(args.models)
+    table = load_scored(args.scored)
+    labels = read_labels(args.labels) if args.labels else None
+    opts = TuneOptions(method=args.method, keep_percent=args.keep_percent, harmful_percent=args.harmful_percent,
+                       target_precision=args.target_precision, target_recall=args.target_recall, beta=args.beta,
+                       prevalence=args.prevalence, seed=args.seed, min_docs=args.min_docs)
+    if args.method == "labels" and not labels:
+        raise ValueError("--method labels needs --labels FILE")
+    result = tune(table, directions, opts, labels=labels, scores=args.scores.split(",") if args.scores else None,
+                  min_tokens=args.min_tokens, command="winnow " + " ".join(sys.argv[1:]))
+    Path(args.output).write_text(json.dumps(result, indent=2, default=float) + "\n", encoding="utf-8")
+    for lang, spec in result["languages"].items():
+        n = spec["diagnostics"]["documents"]
+        print(f"{lang} ({n} documents):")
+        for score, d in spec["diagnostics"]["scores"].items():
+            rule = next((r for r in spec["rules"] if r["score"] == score), None)
+            value = f"{d['value']:.4g}" if d.get("value") is not None else "none"
+            mark = "rule" if rule else "info"
+            print(f"  [{mark}] {score:<18} {d['method']:<10} threshold {value:<10} "
+                  f"drop {d.get('drop_rate', 0):.1%}  {d['verdict'][:110]}")
+    print(f"thresholds {result['version']} -> {args.output}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report, write_report
+    from .routing import manifest_directions, read_thresholds_file
+    from .tuning import load_scored, read_labels
+
+    directions = manifest_directions(args.models)
+    thresholds = read_thresholds_file(args.thresholds) if args.thresholds else None
+    labels = read_labels(args.labels) if args.labels else None
+    table = load_scored(args.scored, max_rows=args.max_rows)
+    report = build_report(table, directions, thresholds=thresholds, labels=labels,
+                          title=f"Winnow threshold report: {args.scored}")
+    json_path = write_report(report, args.output)
+    print(f"report: {args.output} (data: {json_path})")
     return 0
 
 

@@ -30,6 +30,8 @@ trap 'die "step failed at line $LINENO (command: $BASH_COMMAND); see the output 
 # --- 1. Debian packages -------------------------------------------------------------
 APT_PACKAGES=(build-essential cmake libboost-program-options-dev libboost-system-dev
               libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev)
+# The test suite renders reports in a real browser (headless Chromium).
+case ",$EXTRAS," in *,test,*) APT_PACKAGES+=(chromium) ;; esac
 [ -n "${WINNOW_APT_EXTRA:-}" ] && APT_PACKAGES+=($WINNOW_APT_EXTRA)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,262 @@
+"""Threshold tuning reports: one self-contained HTML file (inline CSS and SVG, no scripts,
+no network) and a machine-readable JSON beside it.
+
+Per language and score: the histogram of the score (log10 for perplexities) with the
+thresholds and any fitted mixture; keep/drop rates and the estimated kept tokens; the
+diagnostics and a plain-language verdict on whether the threshold is supported; the PR
+curve and confusion matrix when labels exist; sample documents at several percentiles and
+just either side of each threshold. Every document text is HTML-escaped.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+
+import numpy as np
+
+from .routing import ABOVE
+from .tuning import TuneOptions, _json_safe, transform, tune_score
+
+SNIPPET = 300
+PERCENTILES = (5, 25, 50, 75, 95)
+
+
+def build_report(table, directions: dict, *, thresholds: dict | None = None, labels: dict | None = None,
+                 opts: TuneOptions | None = None, title: str = "Winnow threshold report") -> dict:
+    """The report's data (what the JSON holds); :func:`render_html` draws it."""
+    opts = opts or TuneOptions()
+    cols = table.to_pydict()
+    langs = np.array(cols["lang"], dtype=object)
+    texts = np.array(cols.get("text", [""] * len(langs)), dtype=object)
+    ids = np.array(cols["doc_id"], dtype=object)
+    tokens = np.array([t or 0 for t in cols.get("n_tokens", [0] * len(langs))], dtype=float)
+    report = {"title": title, "thresholds_version": (thresholds or {}).get("version"), "languages": {}}
+    for lang in sorted(set(langs.tolist()) & set(directions)):
+        mask = langs == lang
+        rules = ((thresholds or {}).get("languages", {}).get(lang)
+                 or (thresholds or {}).get("languages", {}).get("*") or {}).get("rules", [])
+        lab = np.array([labels.get(i, -1) for i in ids[mask]], dtype=int) if labels else None
+        dropped = np.zeros(int(mask.sum()), dtype=bool)
+        scores = {}
+        for score, direction in sorted(directions[lang].items()):
+            raw = np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]], dtype=float)
+            diag = tune_score(score, direction, raw, opts, lab)
+            cuts = [r["value"] for r in rules if r["score"] == score]
+            for cut in cuts:
+                fires = (raw > cut) if direction == ABOVE else (raw < cut)
+                dropped |= np.nan_to_num(fires, nan=False).astype(bool)
+            scores[score] = {
+                "direction": direction, "diagnostics": diag, "thresholds": cuts,
+                "histogram": _histogram(score, raw, cuts, diag),
+                "samples": _samples(score, raw, texts[mask], ids[mask], cuts, direction),
+            }
+        entry = {"documents": int(mask.sum()), "scores": scores, "rules": rules}
+        if thresholds:
+            entry["drop_rate"] = float(dropped.mean()) if len(dropped) else 0.0
+            entry["kept_tokens"] = int(tokens[mask][~dropped].sum())
+            entry["dropped_tokens"] = int(tokens[mask][dropped].sum())
+            if lab is not None and (lab >= 0).any():
+                known = lab >= 0
+                y, pred = lab[known], dropped[known]
+                entry["confusion"] = {"tp": int((pred & (y == 1)).sum()), "fp": int((pred & (y == 0)).sum()),
+                                      "fn": int((~pred & (y == 1)).sum()), "tn": int((~pred & (y == 0)).sum())}
+        report["languages"][lang] = entry
+    return _json_safe(report)
+
+
+def _histogram(score, raw, cuts, diag, bins: int = 40) -> dict:
+    x = raw[np.isfinite(raw) & ((raw > 0) if score.endswith("_pp") else True)]
+    x = transform(score, x)
+    if len(x) == 0:
+        return {"edges": [], "counts": []}
+    lo, hi = float(x.min()), float(x.max())
+    for c in cuts:
+        t = float(transform(score, np.array([c]))[0])
+        lo, hi = min(lo, t), max(hi, t)
+    if hi == lo:
+        hi = lo + 1
+    counts, edges = np.histogram(x, bins=bins, range=(lo, hi))
+    out = {"edges": edges.tolist(), "counts": counts.tolist(), "scale": "log10" if score.endswith("_pp") else "raw"}
+    mix = diag.get("mixture")
+    if mix and len(x) >= 20:
+        width = edges[1] - edges[0]
+        grid = np.linspace(lo, hi, 120)
+        comps = []
+        for w, m, s in zip(mix["weights"], mix["means"], mix["sds"]):
+            dens = w * np.exp(-(grid - m) ** 2 / (2 * s * s)) / (s * math.sqrt(2 * math.pi))
+            comps.append((dens * len(x) * width).tolist())
+        out["mixture"] = {"x": grid.tolist(), "components": comps}
+    return out
+
+
+def _samples(score, raw, texts, ids, cuts, direction) -> list[dict]:
+    """Documents at percentiles and the three nearest either side of each threshold."""
+    finite = np.where(np.isfinite(raw))[0]
+    if len(finite) == 0:
+        return []
+    order = finite[np.argsort(raw[finite], kind="mergesort")]
+    picked = []
+    for p in PERCENTILES:
+        i = order[min(len(order) - 1, int(round(p / 100 * (len(order) - 1))))]
+        picked.append((f"p{p}", i))
+    for c in cuts:
+        pos = int(np.searchsorted(raw[order], c))
+        for i in order[max(0, pos - 3):pos]:
+            picked.append((f"just below {c:.4g}", i))
+        for i in order[pos:pos + 3]:
+            picked.append((f"just above {c:.4g}", i))
+    out = []
+    for where, i in picked:
+        text = str(texts[i] or "")
+        out.append({"where": where, "doc_id": str(ids[i]), "score": float(raw[i]),
+                    "text": text[:SNIPPET] + ("…" if len(text) > SNIPPET else "")})
+    return out
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d1d1f;background:#fff}
+h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+h3{font-size:15px;margin:20px 0 6px}table{border-collapse:collapse;margin:6px 0}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f5f5f7}
+.verdict{padding:8px 10px;border-left:4px solid #888;background:#f7f7f7;margin:6px 0}
+.ok{border-color:#2a7}.warn{border-color:#d80}.doc{font-family:ui-monospace,monospace;font-size:12px;
+white-space:pre-wrap;word-break:break-word;max-width:900px}.muted{color:#666}svg{background:#fcfcfc}
+"""
+
+
+def render_html(report: dict) -> str:
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(report['title'])}</title>"
+             f"<style>{CSS}</style></head><body><h1>{e(report['title'])}</h1>"]
+    tv = report.get("thresholds_version")
+    parts.append(f"<p class=\"muted\">Thresholds: {e(tv) if tv else 'none (scores only)'}. "
+                 f"Perplexities are shown on a log10 scale. Lines: red = threshold; blue/orange = fitted "
+                 f"mixture components.</p>")
+    for lang, entry in report["languages"].items():
+        parts.append(f"<h2 id=\"lang-{e(lang)}\">{e(lang)}: {entry['documents']} documents</h2>")
+        if "drop_rate" in entry:
+            parts.append(f"<p>Drop rate {entry['drop_rate']:.1%}; estimated kept tokens "
+                         f"{entry['kept_tokens']:,} (dropped {entry['dropped_tokens']:,}).</p>")
+        if "confusion" in entry:
+            c = entry["confusion"]
+            parts.append("<table><tr><th></th><th>labelled bad</th><th>labelled good</th></tr>"
+                         f"<tr><th>dropped</th><td>{c['tp']}</td><td>{c['fp']}</td></tr>"
+                         f"<tr><th>kept</th><td>{c['fn']}</td><td>{c['tn']}</td></tr></table>")
+        for score, s in entry["scores"].items():
+            d = s["diagnostics"]
+            supported = d.get("method") in ("mixture", "labels")
+            parts.append(f"<h3>{e(score)} <span class=\"muted\">(bad side: {e(s['direction'])})</span></h3>")
+            parts.append(_svg_histogram(s["histogram"], s["thresholds"], score))
+            parts.append(f"<div class=\"verdict {'ok' if supported else 'warn'}\"><b>Verdict.</b> "
+                         f"{e(_plain_verdict(d, s['thresholds']))}</div>")
+            parts.append(_diag_table(d))
+            if "labels" in d:
+                parts.append(_svg_pr(d["labels"]))
+            parts.append(_samples_table(s["samples"]))
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _plain_verdict(d: dict, cuts: list) -> str:
+    if d.get("value") is None:
+        return d.get("verdict", "no threshold")
+    where = f"The threshold in force is {', '.join(f'{c:.4g}' for c in cuts)}. " if cuts else "No rule uses this score. "
+    if d["method"] == "labels":
+        lab = d["labels"]
+        return (where + f"Labels support a cut at {d['value']:.4g}: precision {lab['precision']:.2f}, recall "
+                f"{lab['recall']:.2f}, ROC-AUC {lab['roc_auc']:.2f}. " + d["verdict"])
+    if d["method"] == "mixture":
+        return where + "The data has two clusters and the cut separates them. " + d["verdict"]
+    return where + ("Nothing in the data supports a particular cut here: " + d["verdict"])
+
+
+def _diag_table(d: dict) -> str:
+    e = html.escape
+    rows = [("documents", d.get("n")), ("method", d.get("method")), ("suggested threshold", d.get("value")),
+            ("drop rate at it", d.get("drop_rate"))]
+    mix = d.get("mixture") or {}
+    rows += [("bimodality coefficient", mix.get("bimodality_coefficient")), ("Ashman's D", mix.get("ashman_d")),
+             ("BIC 1 - BIC 2", (mix["bic_1"] - mix["bic_2"]) if mix.get("bic_1") is not None else None)]
+    lab = d.get("labels")
+    if lab:
+        ci = lab.get("ci95") or {}
+        rows += [("ROC-AUC", lab["roc_auc"]), ("precision (95% CI)", f"{lab['precision']:.3f} {ci.get('precision')}"),
+                 ("recall (95% CI)", f"{lab['recall']:.3f} {ci.get('recall')}"),
+                 ("labelled prevalence", lab["labelled_prevalence"]),
+                 ("corpus prevalence", lab.get("corpus_prevalence")),
+                 ("expected precision at corpus prevalence", lab.get("expected_precision_at_corpus_prevalence"))]
+    cells = "".join(f"<tr><th>{e(k)}</th><td>{e(_fmt(v))}</td></tr>" for k, v in rows if v is not None)
+    return f"<table>{cells}</table>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _samples_table(samples: list[dict]) -> str:
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(s['where'])}</td><td>{s['score']:.4g}</td><td>{e(s['doc_id'])}</td>"
+                   f"<td class=\"doc\">{e(s['text'])}</td></tr>" for s in samples)
+    return ("<details><summary>Sample documents</summary><table><tr><th>where</th><th>score</th><th>id</th>"
+            f"<th>text (first {SNIPPET} characters)</th></tr>{rows}</table></details>")
+
+
+def _svg_histogram(h: dict, cuts: list, score: str, w: int = 640, ht: int = 200) -> str:
+    if not h.get("counts"):
+        return "<p class=\"muted\">no finite scores</p>"
+    edges, counts = h["edges"], h["counts"]
+    lo, hi = edges[0], edges[-1]
+    top = max(max(counts), 1)
+    comps = (h.get("mixture") or {}).get("components", [])
+    if comps:
+        top = max(top, max(max(c) for c in comps))
+    sx = lambda v: 40 + (v - lo) / (hi - lo) * (w - 60)
+    sy = lambda c: ht - 30 - c / top * (ht - 50)
+    bars = "".join(f"<rect x=\"{sx(edges[i]):.1f}\" y=\"{sy(c):.1f}\" width=\"{max(sx(edges[i + 1]) - sx(edges[i]) - 1, 1):.1f}\" "
+                   f"height=\"{ht - 30 - sy(c):.1f}\" fill=\"#9bb\"/>" for i, c in enumerate(counts))
+    lines = ""
+    for color, comp in zip(("#36c", "#e80"), comps):
+        pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(h["mixture"]["x"], comp))
+        lines += f"<polyline points=\"{pts}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
+    marks = ""
+    for c in cuts:
+        t = math.log10(c) if score.endswith("_pp") and c > 0 else c
+        marks += (f"<line x1=\"{sx(t):.1f}\" x2=\"{sx(t):.1f}\" y1=\"15\" y2=\"{ht - 30}\" stroke=\"#d22\" "
+                  f"stroke-width=\"2\"/><text x=\"{sx(t) + 3:.1f}\" y=\"14\" font-size=\"11\" fill=\"#d22\">{c:.4g}</text>")
+    axis = (f"<line x1=\"40\" x2=\"{w - 20}\" y1=\"{ht - 30}\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
+            f"<text x=\"40\" y=\"{ht - 12}\" font-size=\"11\">{lo:.3g}</text>"
+            f"<text x=\"{w - 60}\" y=\"{ht - 12}\" font-size=\"11\">{hi:.3g}</text>"
+            f"<text x=\"{w / 2 - 60:.0f}\" y=\"{ht - 12}\" font-size=\"11\">{html.escape(h.get('scale', ''))} {html.escape(score)}</text>"
+            f"<text x=\"2\" y=\"20\" font-size=\"11\">{top:.0f}</text>")
+    return f"<svg width=\"{w}\" height=\"{ht}\" role=\"img\" aria-label=\"histogram of {html.escape(score)}\">{bars}{lines}{marks}{axis}</svg>"
+
+
+def _svg_pr(lab: dict, w: int = 320, ht: int = 240) -> str:
+    p, r = lab["pr_curve"]["precision"], lab["pr_curve"]["recall"]
+    sx = lambda v: 40 + v * (w - 60)
+    sy = lambda v: ht - 30 - v * (ht - 50)
+    pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(r, p))
+    dot = f"<circle cx=\"{sx(lab['recall']):.1f}\" cy=\"{sy(lab['precision']):.1f}\" r=\"4\" fill=\"#d22\"/>"
+    axes = (f"<line x1=\"40\" x2=\"{w - 20}\" y1=\"{ht - 30}\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
+            f"<line x1=\"40\" x2=\"40\" y1=\"20\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
+            f"<text x=\"{w / 2 - 20:.0f}\" y=\"{ht - 10}\" font-size=\"11\">recall</text>"
+            f"<text x=\"2\" y=\"14\" font-size=\"11\">precision</text>")
+    return (f"<svg width=\"{w}\" height=\"{ht}\" role=\"img\" aria-label=\"precision-recall curve\">{axes}"
+            f"<polyline points=\"{pts}\" fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\"/>{dot}</svg>")
+
+
+def write_report(report: dict, html_path: str) -> str:
+    """Write the HTML and ``<name>.json`` beside it; return the JSON path."""
+    from pathlib import Path
+
+    path = Path(html_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report), encoding="utf-8")
+    json_path = path.with_suffix(".json")
+    json_path.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    return str(json_path)

@@ -1,0 +1,465 @@
+"""Learning thresholds from scored documents (pure numpy; no Beam).
+
+Methods, per language and score (log10 of perplexities, the log-ratio as is):
+
+* ``percentile``: CCNet-style cut points: keep the best ``keep_percent`` of a quality
+  score (clean PP), drop the worst ``harmful_percent`` of a harmful score.
+* ``mixture``: a two-component Gaussian mixture ("Perplexed by Quality"), cut where the
+  posterior of the bad component is 0.5, **only if the data is bimodal**: bimodality
+  coefficient > 0.555, BIC prefers two components by > 10, and Ashman's D > 2. Otherwise
+  the verdict says so and the cut falls back to percentiles (our measurements found no
+  bimodal score distribution on real data).
+* ``labels``: with labels (1 = bad), the cut meeting a target precision or recall, or
+  maximizing F-beta; bootstrap confidence intervals for precision, recall and drop rate;
+  the expected precision at the corpus's own prevalence (Rogan-Gladen estimate from the
+  drop rate over all scored documents, or given).
+
+Directions (which side is bad) come from the model manifests (``routing``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .routing import ABOVE, BELOW
+
+BC_BIMODAL = 0.555
+MIN_DOCS = 20
+
+
+def transform(score: str, values: np.ndarray) -> np.ndarray:
+    """The scale thresholds are learned on: log10 for perplexities."""
+    return np.log10(values) if score.endswith("_pp") else values
+
+
+def untransform(score: str, value: float) -> float:
+    return float(10.0 ** value) if score.endswith("_pp") else float(value)
+
+
+def reason_for(direction: str) -> str:
+    return "low_quality" if direction == ABOVE else "harmful"
+
+
+# --- distribution diagnostics ---------------------------------------------------------------
+
+def bimodality_coefficient(x: np.ndarray) -> float:
+    """Sarle's bimodality coefficient with sample-size corrected skewness and kurtosis."""
+    n = len(x)
+    if n < 4 or np.std(x) == 0:
+        return float("nan")
+    m = x.mean()
+    s2 = ((x - m) ** 2).mean()
+    g1 = ((x - m) ** 3).mean() / s2 ** 1.5
+    g2 = ((x - m) ** 4).mean() / s2 ** 2 - 3
+    skew = g1 * math.sqrt(n * (n - 1)) / (n - 2)
+    kurt = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * g2 + 6)
+    return float((skew ** 2 + 1) / (kurt + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def _normal_logpdf(x, mu, sd):
+    return -0.5 * np.log(2 * np.pi * sd ** 2) - (x - mu) ** 2 / (2 * sd ** 2)
+
+
+@dataclass
+class MixtureFit:
+    weights: tuple[float, float]
+    means: tuple[float, float]
+    sds: tuple[float, float]
+    loglik: float
+    bic2: float
+    bic1: float
+    ashman_d: float
+    bc: float
+    converged: bool
+
+    @property
+    def bimodal(self) -> bool:
+        return (self.bc > BC_BIMODAL and self.bic2 < self.bic1 - 10 and self.ashman_d > 2
+                and min(self.weights) > 0.05)
+
+    def verdict(self) -> str:
+        if self.bimodal:
+            return (f"bimodal: two components (weights {self.weights[0]:.2f}/{self.weights[1]:.2f}) separated by "
+                    f"Ashman's D = {self.ashman_d:.2f}; bimodality coefficient {self.bc:.3f}; BIC favours two "
+                    f"components by {self.bic1 - self.bic2:.0f}")
+        why = []
+        if not self.bc > BC_BIMODAL:
+            why.append(f"bimodality coefficient {self.bc:.3f} <= {BC_BIMODAL}")
+        if not self.bic2 < self.bic1 - 10:
+            why.append(f"BIC does not favour two components (BIC1 - BIC2 = {self.bic1 - self.bic2:.1f})")
+        if not self.ashman_d > 2:
+            why.append(f"components overlap (Ashman's D = {self.ashman_d:.2f} <= 2)")
+        if min(self.weights) <= 0.05:
+            why.append(f"one component holds only {min(self.weights):.1%} of the data")
+        return "not bimodal: " + "; ".join(why) + ". A mixture cut here would split one bulk arbitrarily."
+
+    def as_dict(self) -> dict:
+        return {"weights": list(self.weights), "means": list(self.means), "sds": list(self.sds),
+                "bic_1": self.bic1, "bic_2": self.bic2, "ashman_d": self.ashman_d,
+                "bimodality_coefficient": self.bc, "converged": self.converged, "bimodal": self.bimodal,
+                "verdict": self.verdict()}
+
+
+def fit_mixture(x: np.ndarray, *, iters: int = 300, tol: float = 1e-8) -> MixtureFit:
+    """EM for a two-component 1-D Gaussian mixture, initialized at the quartiles."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    sd_all = max(float(x.std()), 1e-6)
+    ll1 = float(_normal_logpdf(x, x.mean(), sd_all).sum())
+    bic1 = -2 * ll1 + 2 * math.log(n)
+    w = np.array([0.5, 0.5])
+    mu = np.quantile(x, [0.25, 0.75]).astype(float)
+    if mu[0] == mu[1]:
+        mu = mu + np.array([-0.5, 0.5]) * sd_all
+    sd = np.array([sd_all, sd_all]) / 2
+    floor = sd_all * 1e-3
+    prev = -np.inf
+    converged = False
+    ll = prev
+    for _ in range(iters):
+        logp = np.stack([np.log(w[k]) + _normal_logpdf(x, mu[k], sd[k]) for k in range(2)])
+        top = logp.max(axis=0)
+        total = top + np.log(np.exp(logp - top).sum(axis=0))
+        ll = float(total.sum())
+        resp = np.exp(logp - total)
+        nk = resp.sum(axis=1) + 1e-12
+        w = nk / n
+        mu = (resp * x).sum(axis=1) / nk
+        sd = np.maximum(np.sqrt((resp * (x - mu[:, None]) ** 2).sum(axis=1) / nk), floor)
+        if abs(ll - prev) < tol * max(1.0, abs(ll)):
+            converged = True
+            break
+        prev = ll
+    order = np.argsort(mu)
+    w, mu, sd = w[order], mu[order], sd[order]
+    bic2 = -2 * ll + 5 * math.log(n)
+    d = float(math.sqrt(2) * abs(mu[1] - mu[0]) / math.sqrt(sd[0] ** 2 + sd[1] ** 2))
+    return MixtureFit((float(w[0]), float(w[1])), (float(mu[0]), float(mu[1])), (float(sd[0]), float(sd[1])),
+                      ll, float(bic2), float(bic1), d, bimodality_coefficient(x), converged)
+
+
+def mixture_cut(fit: MixtureFit) -> float:
+    """Where the two weighted components are equally likely, between their means."""
+    (w1, w2), (m1, m2), (s1, s2) = fit.weights, fit.means, fit.sds
+    # w1 N(x; m1, s1) = w2 N(x; m2, s2)  <=>  a x^2 + b x + c = 0
+    a = 1 / (2 * s2 ** 2) - 1 / (2 * s1 ** 2)
+    b = m1 / s1 ** 2 - m2 / s2 ** 2
+    c = (m2 ** 2 / (2 * s2 ** 2) - m1 ** 2 / (2 * s1 ** 2)
+         + math.log((w1 * s2) / (w2 * s1)))
+    if abs(a) < 1e-12:
+        roots = [-c / b]
+    else:
+        disc = b * b - 4 * a * c
+        if disc < 0:
+            return (m1 + m2) / 2
+        roots = [(-b + math.sqrt(disc)) / (2 * a), (-b - math.sqrt(disc)) / (2 * a)]
+    between = [r for r in roots if m1 <= r <= m2]
+    return float(between[0] if between else (m1 + m2) / 2)
+
+
+# --- percentiles ------------------------------------------------------------------------------
+
+def percentile_cut(x: np.ndarray, direction: str, drop_fraction: float) -> float:
+    """The value beyond which the worst ``drop_fraction`` of the documents lie."""
+    q = 1 - drop_fraction if direction == ABOVE else drop_fraction
+    return float(np.quantile(x, q))
+
+
+def drops(x: np.ndarray, direction: str, cut: float) -> np.ndarray:
+    return x > cut if direction == ABOVE else x < cut
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+def roc_auc(bad_score: np.ndarray, y: np.ndarray) -> float:
+    """P(score of a bad document > score of a good one), ties counted half (Mann-Whitney)."""
+    pos, neg = int(y.sum()), int(len(y) - y.sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    order = np.argsort(bad_score, kind="mergesort")
+    ranks = np.empty(len(y))
+    sorted_scores = bad_score[order]
+    i = 0
+    while i < len(y):  # average ranks over ties
+        j = i
+        while j + 1 < len(y) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def pr_curve(bad_score: np.ndarray, y: np.ndarray) -> dict:
+    """Precision and recall when dropping everything with bad_score >= each distinct cut."""
+    order = np.argsort(-bad_score, kind="mergesort")
+    s, yy = bad_score[order], y[order]
+    tp = np.cumsum(yy)
+    fp = np.cumsum(1 - yy)
+    last = np.r_[s[1:] != s[:-1], True]  # one point per distinct score
+    tp, fp, cuts = tp[last], fp[last], s[last]
+    pos = max(int(y.sum()), 1)
+    return {"cut": cuts, "precision": tp / (tp + fp), "recall": tp / pos, "drop_rate": (tp + fp) / len(y)}
+
+
+def confusion(pred_bad: np.ndarray, y: np.ndarray) -> dict:
+    return {"tp": int((pred_bad & (y == 1)).sum()), "fp": int((pred_bad & (y == 0)).sum()),
+            "fn": int((~pred_bad & (y == 1)).sum()), "tn": int((~pred_bad & (y == 0)).sum())}
+
+
+def choose_labelled_cut(bad_score, y, *, target_precision=None, target_recall=None, beta=1.0) -> tuple[float, str]:
+    curve = pr_curve(bad_score, y)
+    p, r, cuts = curve["precision"], curve["recall"], curve["cut"]
+    if target_precision is not None:
+        ok = np.where(p >= target_precision)[0]
+        if len(ok):
+            i = ok[np.argmax(r[ok])]
+            return float(cuts[i]), f"highest recall with precision >= {target_precision}"
+        i = int(np.argmax(p))
+        return float(cuts[i]), f"no cut reaches precision {target_precision}; the most precise one"
+    if target_recall is not None:
+        ok = np.where(r >= target_recall)[0]
+        i = ok[np.argmax(p[ok])]
+        return float(cuts[i]), f"highest precision with recall >= {target_recall}"
+    f = (1 + beta ** 2) * p * r / np.maximum(beta ** 2 * p + r, 1e-12)
+    i = int(np.argmax(f))
+    return float(cuts[i]), f"maximum F{beta:g}"
+
+
+def bootstrap(bad_score, y, cut_bad: float, *, n: int = 200, seed: int = 0) -> dict:
+    """95% intervals of precision, recall and drop rate at a fixed cut (on the bad scale)."""
+    rng = np.random.default_rng(seed)
+    stats = {"precision": [], "recall": [], "drop_rate": []}
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        pred, yy = bad_score[idx] >= cut_bad, y[idx]
+        c = confusion(pred, yy)
+        if c["tp"] + c["fp"]:
+            stats["precision"].append(c["tp"] / (c["tp"] + c["fp"]))
+        if c["tp"] + c["fn"]:
+            stats["recall"].append(c["tp"] / (c["tp"] + c["fn"]))
+        stats["drop_rate"].append(pred.mean())
+    return {k: [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] if v else None for k, v in stats.items()}
+
+
+def expected_precision(tpr: float, fpr: float, prevalence: float) -> float:
+    denom = tpr * prevalence + fpr * (1 - prevalence)
+    return float(tpr * prevalence / denom) if denom > 0 else float("nan")
+
+
+def rogan_gladen(drop_rate: float, tpr: float, fpr: float) -> float | None:
+    """Corpus prevalence implied by the drop rate over all documents, given TPR and FPR."""
+    if tpr - fpr <= 0.01:
+        return None
+    return float(min(1.0, max(0.0, (drop_rate - fpr) / (tpr - fpr))))
+
+
+# --- one score of one language -----------------------------------------------------------------
+
+@dataclass
+class TuneOptions:
+    method: str = "auto"            # auto | percentile | mixture | labels
+    keep_percent: float = 60.0      # quality scores: keep the best 60% (CCNet's head + middle)
+    harmful_percent: float = 5.0    # harmful scores: drop the most harmful-looking 5%
+    target_precision: float | None = None
+    target_recall: float | None = None
+    beta: float = 1.0
+    prevalence: float | None = None
+    bootstrap: int = 200
+    seed: int = 0
+    min_docs: int = MIN_DOCS
+
+
+def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions,
+               labels: np.ndarray | None = None) -> dict:
+    """Threshold (in the score's own units), method, parameters and diagnostics."""
+    finite = np.isfinite(values) & (values > 0 if score.endswith("_pp") else True)
+    x = transform(score, values[finite])
+    out: dict = {"score": score, "direction": direction, "reason": reason_for(direction), "n": int(len(x))}
+    if len(x) < opts.min_docs:
+        out.update(value=None, method="none",
+                   verdict=f"too few documents ({len(x)} < {opts.min_docs}): no threshold is supported")
+        return out
+    out["quantiles"] = {str(q): untransform(score, float(np.quantile(x, q / 100)))
+                        for q in (1, 5, 10, 25, 50, 75, 90, 95, 99)}
+    fit = fit_mixture(x)
+    out["mixture"] = fit.as_dict()
+    drop_fraction = (1 - opts.keep_percent / 100) if direction == ABOVE else opts.harmful_percent / 100
+    pct_cut = percentile_cut(x, direction, drop_fraction)
+    method = opts.method
+    y = None
+    if labels is not None:
+        y = labels[finite]
+        known = y >= 0
+        if known.sum() >= 10 and 0 < y[known].sum() < known.sum():
+            out["labels"] = _label_diagnostics(x[known], y[known].astype(int), direction, opts, x)
+    if method in ("auto", "labels") and "labels" in out:
+        cut, how = out["labels"]["cut"], out["labels"]["how"]
+        out.update(method="labels", params={"how": how})
+        verdict = f"learned from {out['labels']['n']} labels ({how})"
+    elif method in ("auto", "mixture") and fit.bimodal:
+        cut = mixture_cut(fit)
+        out.update(method="mixture", params={})
+        verdict = "two-component mixture cut (posterior 0.5). " + fit.verdict()
+    else:
+        cut = pct_cut
+        fallback = "" if method in ("percentile",) else (
+            "no usable labels; " if method == "labels" else "") + (
+            fit.verdict() + " Falling back to percentiles. " if method in ("auto", "mixture") else "")
+        out.update(method="percentile", params={"drop_fraction": drop_fraction})
+        verdict = (fallback + f"percentile cut: drops the {'highest' if direction == ABOVE else 'lowest'} "
+                   f"{drop_fraction:.0%}; this rests on a chosen share, not on structure in the data")
+        if method == "mixture":
+            out["fallback_from"] = "mixture"
+    out["value"] = untransform(score, cut)
+    out["drop_rate"] = float(drops(x, direction, cut).mean())
+    out["verdict"] = verdict
+    return out
+
+
+def _label_diagnostics(x, y, direction, opts: TuneOptions, all_x) -> dict:
+    bad = x if direction == ABOVE else -x
+    cut_bad, how = choose_labelled_cut(bad, y, target_precision=opts.target_precision,
+                                       target_recall=opts.target_recall, beta=opts.beta)
+    pred = bad >= cut_bad
+    c = confusion(pred, y)
+    tpr = c["tp"] / max(c["tp"] + c["fn"], 1)
+    fpr = c["fp"] / max(c["fp"] + c["tn"], 1)
+    cut = cut_bad if direction == ABOVE else -cut_bad
+    # ">=" on the bad scale; on the score's scale a tie sits on the drop side
+    corpus_drop = float(((all_x >= cut) if direction == ABOVE else (all_x <= cut)).mean())
+    prevalence = opts.prevalence if opts.prevalence is not None else rogan_gladen(corpus_drop, tpr, fpr)
+    curve = pr_curve(bad, y)
+    step = max(1, len(curve["cut"]) // 200)  # keep the report light
+    return {
+        "n": int(len(y)), "positives": int(y.sum()), "labelled_prevalence": float(y.mean()),
+        "roc_auc": roc_auc(bad, y), "cut": float(cut), "how": how,
+        "precision": c["tp"] / max(c["tp"] + c["fp"], 1), "recall": tpr, "fpr": fpr,
+        "f1": 2 * c["tp"] / max(2 * c["tp"] + c["fp"] + c["fn"], 1), "confusion": c,
+        "ci95": bootstrap(bad, y, cut_bad, n=opts.bootstrap, seed=opts.seed),
+        "corpus_drop_rate": corpus_drop,
+        "corpus_prevalence": prevalence,
+        "corpus_prevalence_source": "given" if opts.prevalence is not None else "Rogan-Gladen estimate from the drop rate",
+        "expected_precision_at_corpus_prevalence": (expected_precision(tpr, fpr, prevalence)
+                                                    if prevalence is not None else None),
+        "pr_curve": {"precision": curve["precision"][::step].tolist(), "recall": curve["recall"][::step].tolist()},
+    }
+
+
+# --- a whole scored output ---------------------------------------------------------------------
+
+SCORE_PRIORITY = ("kenlm_log_ratio", "kenlm_clean_pp", "kenlm_harmful_pp")
+
+
+def load_scored(folder: str, *, max_rows: int | None = None, seed: int = 0) -> "pa.Table":  # noqa: F821
+    """Document rows of a scored (or routed) output, with ``lang`` from the partitions.
+
+    With ``max_rows``, shard files are taken in a seeded random order until that many rows
+    are read (a large run's report reads a sample of its shards, not all of them).
+    """
+    import random
+
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from .stages import DOCUMENT_FILE_SCHEMA
+
+    root = folder.rstrip("/")
+    schema = DOCUMENT_FILE_SCHEMA.append(pa.field("lang", pa.string()))
+    fragments = []
+    for route in ("scored", "keep", "drop"):
+        try:
+            d = ds.dataset(f"{root}/{route}", format="parquet", schema=schema, partitioning="hive")
+        except (FileNotFoundError, OSError):
+            continue
+        fragments += [(d, f) for f in d.get_fragments()]
+    if max_rows is not None:
+        random.Random(seed).shuffle(fragments)
+    parts, rows = [], 0
+    for d, fragment in fragments:
+        if max_rows is not None and rows >= max_rows:
+            break
+        t = fragment.to_table(schema=schema)
+        parts.append(t)
+        rows += t.num_rows
+    if not parts:
+        raise FileNotFoundError(f"{folder}: no scored documents (expected {root}/scored/lang=xx/*.parquet from "
+                                f"`winnow run --score-only` or `winnow sample`)")
+    return pa.concat_tables(parts)
+
+
+def read_labels(path: str) -> dict[str, int]:
+    """doc_id -> label (1 bad, 0 good) from CSV/TSV (id,label; header optional) or JSONL {id, label}."""
+    import csv
+    import json
+
+    labels: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        if path.endswith((".jsonl", ".json")):
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    labels[str(r["id"])] = int(r["label"])
+            return labels
+        dialect = "excel-tab" if path.endswith(".tsv") else "excel"
+        for row in csv.reader(f, dialect=dialect):
+            if len(row) < 2 or not row[1].strip().lstrip("-").isdigit():
+                continue  # header or blank
+            labels[row[0]] = int(row[1])
+    return labels
+
+
+def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, labels: dict | None = None,
+         scores: list[str] | None = None, min_tokens: int = 0, command: str = "winnow tune") -> dict:
+    """A thresholds file (schemas/thresholds.schema.json) with per-score diagnostics."""
+    import datetime
+    import hashlib
+    import json
+
+    cols = table.to_pydict()
+    langs = np.array(cols["lang"], dtype=object)
+    ids = np.array(cols["doc_id"], dtype=object)
+    out_langs = {}
+    for lang in sorted(directions):
+        mask = langs == lang
+        rows = int(mask.sum())
+        lab = None
+        if labels:
+            lab = np.array([labels.get(i, -1) for i in ids[mask]], dtype=int)
+        diagnostics = {}
+        rules = []
+        chosen = [s for s in (scores or SCORE_PRIORITY) if s in directions[lang]]
+        if scores is None and "kenlm_log_ratio" in chosen and "kenlm_harmful_pp" in chosen:
+            chosen.remove("kenlm_harmful_pp")  # the log-ratio is the harmful signal (DESIGN.md)
+        for score, direction in sorted(directions[lang].items()):
+            values = np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]],
+                              dtype=float)
+            result = tune_score(score, direction, values, opts, lab)
+            diagnostics[score] = result
+            if score in chosen and result["value"] is not None:
+                rules.append({"score": score, "value": result["value"], "reason": result["reason"],
+                              "method": result["method"], "params": result.get("params", {}),
+                              "diagnostics": {"n": result["n"], "drop_rate": result["drop_rate"],
+                                              "verdict": result["verdict"]}})
+        rules.sort(key=lambda r: chosen.index(r["score"]))
+        out_langs[lang] = {"min_tokens": min_tokens, "rules": rules,
+                           "diagnostics": {"documents": rows, "scores": diagnostics}}
+    body = {"languages": _json_safe(out_langs)}
+    digest = hashlib.sha1(json.dumps(body, sort_keys=True, default=float).encode()).hexdigest()[:10]
+    return {"thresholds_version": 1, "version": f"tune-{digest}",
+            "created_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+            "created_by": command, **body}
+
+
+def _json_safe(obj):
+    """NaN and infinities become null (strict JSON); numpy scalars become Python numbers."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

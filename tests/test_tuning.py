@@ -1,0 +1,114 @@
+"""Threshold learning on synthetic distributions with known answers."""
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from winnow.pipeline.routing import ABOVE, BELOW
+from winnow.pipeline.tuning import (TuneOptions, bimodality_coefficient, expected_precision, fit_mixture,
+                                    mixture_cut, roc_auc, rogan_gladen, tune, tune_score)
+
+rng = np.random.default_rng(42)
+
+
+def test_bimodality_coefficient_known_shapes():
+    assert bimodality_coefficient(rng.normal(0, 1, 20000)) == pytest.approx(1 / 3, abs=0.02)
+    assert bimodality_coefficient(rng.uniform(0, 1, 20000)) == pytest.approx(5 / 9, abs=0.02)
+    two = np.r_[rng.normal(0, 0.5, 5000), rng.normal(4, 0.5, 5000)]
+    assert bimodality_coefficient(two) > 0.8
+
+
+def test_bimodal_data_gets_a_mixture_cut_between_the_modes():
+    good = rng.normal(1.5, 0.15, 7000)   # log10 PP of clean text
+    bad = rng.normal(2.6, 0.2, 3000)     # log10 PP of junk
+    pp = 10 ** np.r_[good, bad]
+    res = tune_score("kenlm_clean_pp", ABOVE, pp, TuneOptions())
+    assert res["method"] == "mixture" and res["mixture"]["bimodal"]
+    assert 10 ** 1.8 < res["value"] < 10 ** 2.3
+    assert res["drop_rate"] == pytest.approx(0.3, abs=0.02)
+    fit = fit_mixture(np.r_[good, bad])
+    assert fit.means[0] == pytest.approx(1.5, abs=0.02) and fit.weights[1] == pytest.approx(0.3, abs=0.02)
+
+
+@pytest.mark.parametrize("name, x", [
+    ("unimodal", rng.normal(2.0, 0.3, 5000)),
+    ("skewed", np.log(rng.lognormal(0.5, 0.6, 5000)) + rng.exponential(0.5, 5000)),
+    ("overlapping", np.r_[rng.normal(2.0, 0.4, 3000), rng.normal(2.3, 0.4, 3000)]),
+])
+def test_non_bimodal_data_falls_back_to_percentiles_and_says_so(name, x):
+    res = tune_score("kenlm_clean_pp", ABOVE, 10 ** x, TuneOptions(keep_percent=60))
+    assert res["method"] == "percentile", name
+    assert res["verdict"].startswith("not bimodal") and "Falling back to percentiles" in res["verdict"]
+    assert res["drop_rate"] == pytest.approx(0.4, abs=0.01)
+    assert res["value"] == pytest.approx(10 ** np.quantile(x, 0.6), rel=1e-9)
+    explicit = tune_score("kenlm_clean_pp", ABOVE, 10 ** x, TuneOptions(method="mixture"))
+    assert explicit["method"] == "percentile" and explicit["fallback_from"] == "mixture"
+
+
+def test_harmful_direction_cuts_the_low_tail():
+    x = rng.normal(0.0, 1.0, 4000)
+    res = tune_score("kenlm_log_ratio", BELOW, x, TuneOptions(harmful_percent=5))
+    assert res["reason"] == "harmful" and res["value"] == pytest.approx(np.quantile(x, 0.05), rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [0, 3, 19])
+def test_tiny_samples_get_no_threshold(n):
+    res = tune_score("kenlm_clean_pp", ABOVE, 10 ** rng.normal(2, 0.3, n), TuneOptions())
+    assert res["value"] is None and "too few documents" in res["verdict"]
+
+
+def test_mixture_cut_is_where_posteriors_are_equal():
+    fit = fit_mixture(np.r_[rng.normal(0, 1, 5000), rng.normal(6, 1, 5000)])
+    assert mixture_cut(fit) == pytest.approx(3.0, abs=0.1)
+
+
+def test_roc_auc_and_prevalence_maths():
+    assert roc_auc(np.array([1, 2, 3, 4.0]), np.array([0, 0, 1, 1])) == 1.0
+    assert roc_auc(np.array([1, 1, 1, 1.0]), np.array([0, 1, 0, 1])) == 0.5
+    assert expected_precision(0.8, 0.1, 0.5) == pytest.approx(0.8 / 0.9)
+    # drop rate 0.17 = 0.8 * 0.1 + 0.1 * 0.9
+    assert rogan_gladen(0.17, 0.8, 0.1) == pytest.approx(0.1)
+
+
+def test_labels_meet_a_target_precision_with_intervals_and_corpus_prevalence():
+    n_good, n_bad = 3000, 3000                      # a balanced labelled set...
+    x = np.r_[rng.normal(2.0, 0.3, n_good), rng.normal(2.8, 0.3, n_bad)]
+    y = np.r_[np.zeros(n_good), np.ones(n_bad)].astype(int)
+    corpus = np.r_[rng.normal(2.0, 0.3, 9000), rng.normal(2.8, 0.3, 1000)]  # ...a corpus with 10% bad
+    values = 10 ** np.r_[x, corpus]
+    labels = np.r_[y, -np.ones(len(corpus), dtype=int)]
+    res = tune_score("kenlm_clean_pp", ABOVE, values, TuneOptions(target_precision=0.95), labels)
+    lab = res["labels"]
+    assert res["method"] == "labels" and lab["precision"] >= 0.95
+    assert lab["roc_auc"] == pytest.approx(0.97, abs=0.02)
+    lo, hi = lab["ci95"]["precision"]
+    assert lo <= lab["precision"] <= hi and hi - lo < 0.05
+    assert lab["corpus_prevalence"] == pytest.approx((3000 + 1000) / 16000, abs=0.03)
+    # At a lower prevalence the same cut is less precise than on the balanced labelled set.
+    assert lab["expected_precision_at_corpus_prevalence"] < lab["precision"]
+
+
+def _table(rows):
+    cols = {k: [r.get(k) for r in rows] for k in ("doc_id", "lang", "kenlm_clean_pp", "kenlm_harmful_pp",
+                                                   "kenlm_log_ratio")}
+    return pa.table(cols)
+
+
+def test_tune_writes_a_valid_file_and_a_language_with_three_documents_gets_no_rule():
+    from winnow.schemas import validate
+
+    rows = [{"doc_id": f"e{i}", "lang": "en", "kenlm_clean_pp": float(10 ** v), "kenlm_harmful_pp": 50.0,
+             "kenlm_log_ratio": float(r)} for i, (v, r) in enumerate(zip(rng.normal(2, 0.3, 500),
+                                                                        rng.normal(0, 1, 500)))]
+    rows += [{"doc_id": f"d{i}", "lang": "de", "kenlm_clean_pp": 100.0 + i} for i in range(3)]
+    directions = {"en": {"kenlm_clean_pp": ABOVE, "kenlm_harmful_pp": BELOW, "kenlm_log_ratio": BELOW},
+                  "de": {"kenlm_clean_pp": ABOVE}}
+    out = tune(_table(rows), directions, TuneOptions())
+    validate(out, "thresholds")
+    json.dumps(out, allow_nan=False)  # strict JSON: no NaN
+    assert [r["score"] for r in out["languages"]["en"]["rules"]] == ["kenlm_log_ratio", "kenlm_clean_pp"]
+    assert out["languages"]["de"]["rules"] == []
+    assert "too few documents" in out["languages"]["de"]["diagnostics"]["scores"]["kenlm_clean_pp"]["verdict"]
+    assert out["version"].startswith("tune-")
