@@ -145,6 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="documents the end-of-run report reads, from a seeded sample of shards (default: 50,000)")
     rn.set_defaults(func=cmd_run, beam_args=True)
 
+    sa = sub.add_parser(
+        "sample", help="score a seeded uniform sample of N documents (for tune and report)",
+        description="Draw a uniform sample (without replacement) of N documents from the inputs, "
+                    "deterministic for a seed and the same inputs, score it, and write scored shards "
+                    "to OUT/scored/lang=xx/ with OUT/_SUMMARY.json (read = scored + not_sampled + rejected).",
+        epilog="Any reader option of winnow run applies; Beam pipeline options may follow.")
+    sa.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH", help="as for winnow run")
+    _add_models_arg(sa)
+    sa.add_argument("--n", type=int, required=True, help="documents to draw")
+    sa.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
+    sa.add_argument("--output", "-o", required=True, metavar="OUT")
+    sa.add_argument("--format", choices=FORMATS, default="auto")
+    sa.add_argument("--text-field", default="text")
+    sa.add_argument("--id-field", default="id")
+    sa.set_defaults(func=cmd_sample, beam_args=True)
+
     ro = sub.add_parser(
         "route", help="re-route scored shards with (new) thresholds, without rescoring",
         description="Read the scored shards of `winnow run --score-only` (or `winnow sample`) and route "
@@ -325,6 +341,33 @@ def cmd_run(args) -> int:
                               thresholds=thresholds, title=f"Winnow run report: {output}")
         write_report(report, f"{output}/_REPORT.html")
         print(f"report:  {output}/_REPORT.html")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from winnow.models import load_model_sets
+
+    from .job import SampleConfig, expand_inputs, localize_models, run_job
+    from .readers import ReaderOptions
+
+    if args.n <= 0:
+        raise ValueError("--n must be positive")
+    sets = load_model_sets(localize_models(args.models))  # fail before any work
+    files = expand_inputs(args.input)
+    output = args.output if "://" in args.output else str(Path(args.output).resolve())
+    config = SampleConfig(inputs=tuple(files), models=str(Path(args.models).resolve()) if "://" not in args.models
+                          else args.models, output=output, n=args.n, seed=args.seed,
+                          reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field),
+                          worker_verify="size")
+    print(f"winnow sample: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
+          f"languages with models: {', '.join(sets)} -> {output}", file=sys.stderr)
+    result = run_job(config, files, PipelineOptions(args.beam_args_rest))
+    s = result.summary
+    print(f"read {s['read']} = {s['scored']} sampled and scored + {s.get('not_sampled', 0)} not sampled + "
+          f"{s['rejected']} rejected ({result.seconds:.1f} s)")
+    print(f"scored shards: {output}/scored/lang=*/  summary: {output}/_SUMMARY.json")
     return 0
 
 

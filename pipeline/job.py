@@ -198,6 +198,132 @@ def _result(source_file: str, key: str, counts: Counter, written, nbytes: int) -
     }
 
 
+# --- winnow sample: a seeded uniform sample, scored ---------------------------------------------
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """``winnow sample``: N documents drawn uniformly (without replacement) from the inputs."""
+
+    inputs: tuple[str, ...]
+    models: str
+    output: str
+    n: int
+    seed: int = 0
+    reader: ReaderOptions = field(default_factory=ReaderOptions)
+    batch_size: int = 256
+    worker_verify: str = "full"
+
+    thresholds = None
+    keep_unscored = False
+    progress = False
+    score_only = True
+
+    @property
+    def shard(self) -> str:
+        return f"sample-s{self.seed}-n{self.n}"
+
+
+def sample_key(seed: int, path: str, index: int) -> tuple[int, str, int]:
+    """A document's draw: the N smallest keys are the sample. Deterministic for a seed and
+    inputs, whatever the bundling; equivalent to a uniform sample without replacement."""
+    h = hashlib.sha1(f"{seed}\0{path}\0{index}".encode()).digest()
+    return int.from_bytes(h[:8], "big"), path, index
+
+
+class ReadForSample(beam.DoFn):
+    """Documents of one file keyed by their draw, and the file's counts (tagged ``stats``)."""
+
+    STATS = "stats"
+
+    def __init__(self, config: SampleConfig):
+        self.config = config
+
+    def process(self, path: str):
+        counts: Counter = Counter()
+        docs = 0
+        for kind, record in read_file(path, self.config.reader):
+            if kind == DOC:
+                docs += 1
+                yield sample_key(self.config.seed, path, record["record_index"]), record
+            else:
+                counts[(REJECTED, None, record["reason"])] += 1
+        yield beam.pvalue.TaggedOutput(self.STATS, (path, docs, sorted(counts.items())))
+
+
+class ScoreSample(beam.DoFn):
+    """Scores the drawn documents (score-only routing) and writes them as one scored shard set."""
+
+    def __init__(self, config: SampleConfig):
+        self.config = config
+        self._shared = shared.Shared()
+
+    def setup(self):
+        self.processor = self._shared.acquire(lambda: _Loaded(build_processor(self.config)),
+                                              tag=f"sample:{self.config.models}").processor
+
+    def process(self, drawn: list):
+        writer = ShardWriter(self.config.output, self.config.shard)
+        rows_out = []
+        docs = [doc for _, doc in sorted(drawn, key=lambda kv: kv[0])]
+        try:
+            for i in range(0, len(docs), self.config.batch_size):
+                for row in self.processor.process(docs[i:i + self.config.batch_size]):
+                    writer.add(row)
+                    rows_out.append((row["source_file"], row["lang"], row["reason"], len(row["text"].encode())))
+            written = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        yield {"rows": rows_out, "files": [w.path for w in written]}
+
+
+def finalize_sample(scored: list[dict], stats: list, config: SampleConfig) -> dict:
+    """Summary: read = scored (drawn) + not_sampled + rejected, per input file."""
+    from .stages import NOT_SAMPLED, SCORED
+
+    scored_result = scored[0] if scored else {"rows": [], "files": []}
+    per_file: dict[str, Counter] = {}
+    nbytes: Counter = Counter()
+    for source, lang, reason, size in scored_result["rows"]:
+        per_file.setdefault(source, Counter())[(SCORED, lang, reason)] += 1
+        nbytes[source] += size
+    results = []
+    for path, docs, rejected in stats:
+        counts = per_file.get(path, Counter())
+        drawn = sum(counts.values())
+        counts[(NOT_SAMPLED, None, None)] += docs - drawn
+        counts.update(dict(rejected))
+        results.append({"source_file": path, "shard": config.shard, "counts": list(counts.items()),
+                        "files": [], "bytes": nbytes[path]})
+    results.append({"source_file": config.inputs[0], "shard": config.shard, "counts": [],
+                    "files": scored_result["files"], "bytes": 0})
+    total: Counter = Counter()
+    for r in results:
+        total.update(dict(r["counts"]))
+    publish_counts(total)
+    return finalize(results, config, mode="sample")
+
+
+def build_sample(pipeline: beam.Pipeline, config: SampleConfig, files: list[str]):
+    read = (
+        pipeline
+        | "ListInputs" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "ReadFiles" >> beam.ParDo(ReadForSample(config)).with_outputs(ReadForSample.STATS, main="docs")
+    )
+    scored = (
+        read.docs
+        | "Draw" >> beam.combiners.Top.Smallest(config.n, key=lambda kv: kv[0])
+        | "ScoreSample" >> beam.ParDo(ScoreSample(config))
+    )
+    stats = read[ReadForSample.STATS] | "CollectStats" >> beam.combiners.ToList()
+    return (
+        scored
+        | "CollectScored" >> beam.combiners.ToList()
+        | "Finalize" >> beam.Map(finalize_sample, beam.pvalue.AsSingleton(stats), config)
+    )
+
+
 # --- winnow route: re-route scored output without rescoring ------------------------------------
 
 @dataclass(frozen=True)
@@ -298,11 +424,11 @@ def build_route(pipeline: beam.Pipeline, config: RouteConfig, units):
     )
 
 
-def finalize(results: list[dict], config) -> dict:
+def finalize(results: list[dict], config, mode: str | None = None) -> dict:
     """Write ``_SUMMARY.json`` and remove shards that earlier runs left for these inputs."""
     from apache_beam.io.filesystems import FileSystems
 
-    summary = summarize(results, score_only=config.score_only)
+    summary = summarize(results, score_only=config.score_only, mode=mode)
     written = set(summary["files"])
     out = config.output.rstrip("/")
     # One listing of the output, not one per input: a run may have 100,000 inputs.
@@ -373,7 +499,8 @@ def run_job(config, files, options) -> RunResult:
 
     start = time.monotonic()
     pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
-    (build_route if isinstance(config, RouteConfig) else build)(pipeline, config, files)
+    builder = {RouteConfig: build_route, SampleConfig: build_sample}.get(type(config), build)
+    builder(pipeline, config, files)
     result = pipeline.run()
     result.wait_until_finish()
     secs = time.monotonic() - start

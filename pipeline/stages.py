@@ -215,41 +215,46 @@ class Progress:
                      self.docs / secs, self.bytes / 1e6 / secs)
 
 
-def summarize(file_results: list[dict], *, score_only: bool) -> dict:
+NOT_SAMPLED = "not_sampled"  # winnow sample: read, but not drawn into the sample
+
+
+def summarize(file_results: list[dict], *, score_only: bool, mode: str | None = None) -> dict:
     """Reconcile per-file counts into ``schemas/run_summary.schema.json``."""
     by_route: Counter = Counter()
     by_lang: dict[str, Counter] = {}
     by_reason: dict[str, Counter] = {}
-    by_input = {}
+    by_input: dict[str, Counter] = {}
     files = []
     nbytes = 0
-    for res in sorted(file_results, key=lambda r: r["source_file"]):
-        per_input: Counter = Counter()
+    for res in file_results:
+        per_input = by_input.setdefault(res["source_file"], Counter())
         for (route, lang, reason), n in res["counts"]:
             by_route[route] += n
             per_input[route] += n
-            if route != REJECTED:
+            if route not in (REJECTED, NOT_SAMPLED):
                 by_lang.setdefault(lang, Counter())[route] += n
             if reason:
                 by_reason.setdefault(route, Counter())[reason] += n
-        by_input[res["source_file"]] = dict(per_input, read=sum(per_input.values()))
         files.extend(res["files"])
         nbytes += res["bytes"]
     read = sum(by_route.values())
-    return {
+    summary = {
         "summary_version": 1,
         "read": read,
         "kept": by_route[KEEP],
         "dropped": by_route[DROP],
         "rejected": by_route[REJECTED],
         "scored": by_route[SCORED],
-        "mode": "score-only" if score_only else "route",
+        "mode": mode or ("score-only" if score_only else "route"),
         "by_lang": {lang: dict(c, read=sum(c.values())) for lang, c in sorted(by_lang.items())},
         "by_reason": {route: dict(sorted(c.items())) for route, c in sorted(by_reason.items())},
-        "by_input": by_input,
+        "by_input": {name: dict(c, read=sum(c.values())) for name, c in sorted(by_input.items())},
         "bytes_read": nbytes,
-        "files": sorted(files),
+        "files": sorted(set(files)),
     }
+    if by_route[NOT_SAMPLED]:
+        summary[NOT_SAMPLED] = by_route[NOT_SAMPLED]
+    return summary
 
 
 def summary_json(summary: dict) -> bytes:
