@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled sample, from a fresh machine:
-#   set up (scripts/setup.sh) -> train small models on sample/train -> winnow run over the
-#   sample crawl (sample/web: JSONL + WARC) with sample/thresholds.json -> summary.
+#   set up (scripts/setup.sh) -> train small models on sample/train -> winnow sample ->
+#   winnow tune -> winnow report -> winnow run over the sample crawl (sample/web: JSONL +
+#   WARC) with the learned thresholds -> summary and reports.
 # Output goes to ${WINNOW_DEMO_OUT:-demo-out}/ (models/, run/); extra arguments go to winnow run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,10 +20,17 @@ for lang in en de fr es; do
 done
 "$W" train kenlm --lang en --role harmful --input "$TRAIN/en_harmful.txt" --models "$MODELS" --order 3 \
      --memory 256M 2>/dev/null
-echo "== winnow run"
-"$W" run --input "$ROOT/sample/web/" --models "$MODELS" --thresholds "$ROOT/sample/thresholds.json" \
+echo "== winnow sample: score a seeded sample of 200 documents"
+"$W" sample --input "$ROOT/sample/web/" --models "$MODELS" --n 200 --seed 1 --output "$OUT/sample"
+echo "== winnow tune: learn thresholds from it"
+"$W" tune --scored "$OUT/sample" --models "$MODELS" --min-tokens 5 --output "$OUT/thresholds.json"
+"$W" report --scored "$OUT/sample" --models "$MODELS" --thresholds "$OUT/thresholds.json" \
+     --output "$OUT/sample-report.html"
+echo "== winnow run with the learned thresholds"
+"$W" run --input "$ROOT/sample/web/" --models "$MODELS" --thresholds "$OUT/thresholds.json" \
      --output "$OUT/run" "$@"
 echo
-echo "models:  $MODELS"
-echo "shards:  $OUT/run/keep/lang=*/ $OUT/run/drop/lang=*/ $OUT/run/rejected/"
-echo "summary: $OUT/run/_SUMMARY.json"
+echo "models:      $MODELS"
+echo "thresholds:  $OUT/thresholds.json (report: $OUT/sample-report.html)"
+echo "shards:      $OUT/run/keep/lang=*/ $OUT/run/drop/lang=*/ $OUT/run/rejected/"
+echo "summary:     $OUT/run/_SUMMARY.json (report: $OUT/run/_REPORT.html)"
