@@ -283,6 +283,10 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
         return out
     out["quantiles"] = {str(q): untransform(score, float(np.quantile(x, q / 100)))
                         for q in (1, 5, 10, 25, 50, 75, 90, 95, 99)}
+    # CCNet's buckets on the same scale: head (best 30%), middle, tail (worst 40%).
+    head, tail = (30, 60) if direction == ABOVE else (70, 40)
+    out["ccnet_buckets"] = {"head_middle": untransform(score, float(np.quantile(x, head / 100))),
+                            "middle_tail": untransform(score, float(np.quantile(x, tail / 100)))}
     fit = fit_mixture(x)
     out["mixture"] = fit.as_dict()
     drop_fraction = (1 - opts.keep_percent / 100) if direction == ABOVE else opts.harmful_percent / 100
