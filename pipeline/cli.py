@@ -29,6 +29,11 @@ each with a manifest (hashes, normalizer version, training data fingerprint, too
 """
 
 
+def _uri_or_abs(path: str) -> str:
+    """Beam URIs (gs://...) as given; local paths made absolute (workers may run elsewhere)."""
+    return path if "://" in path else str(Path(path).resolve())
+
+
 def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", "-i", nargs="+", required=True, metavar="FILE",
                    help="training text files (plain text or JSONL; .gz/.zst allowed)")
@@ -318,10 +323,9 @@ def cmd_run(args) -> int:
         thresholds = read_thresholds_file(args.thresholds)
         load_thresholds_dict(thresholds, sets, source=args.thresholds)
     files = expand_inputs(args.input)
-    output = args.output if "://" in args.output else str(Path(args.output).resolve())
+    output = _uri_or_abs(args.output)
     config = JobConfig(
-        inputs=tuple(files), models=str(Path(args.models).resolve()) if "://" not in args.models else args.models,
-        output=output, thresholds=thresholds,
+        inputs=tuple(files), models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
         reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field,
                              max_doc_chars=args.max_doc_chars),
         keep_unscored=args.keep_unscored_langs, batch_size=args.batch_size, progress=not args.no_progress,
@@ -356,9 +360,8 @@ def cmd_sample(args) -> int:
         raise ValueError("--n must be positive")
     sets = load_model_sets(localize_models(args.models))  # fail before any work
     files = expand_inputs(args.input)
-    output = args.output if "://" in args.output else str(Path(args.output).resolve())
-    config = SampleConfig(inputs=tuple(files), models=str(Path(args.models).resolve()) if "://" not in args.models
-                          else args.models, output=output, n=args.n, seed=args.seed,
+    output = _uri_or_abs(args.output)
+    config = SampleConfig(inputs=tuple(files), models=_uri_or_abs(args.models), output=output, n=args.n, seed=args.seed,
                           reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field),
                           worker_verify="size")
     print(f"winnow sample: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
@@ -381,7 +384,7 @@ def cmd_route(args) -> int:
     thresholds = read_thresholds_file(args.thresholds)
     load_thresholds_dict(thresholds, directions, source=args.thresholds)  # fail before any work
     units = scored_units(args.scored)
-    output = args.output if "://" in args.output else str(Path(args.output).resolve())
+    output = _uri_or_abs(args.output)
     config = RouteConfig(scored=args.scored, models=args.models, output=output, thresholds=thresholds,
                          directions=directions, keep_unscored=args.keep_unscored_langs)
     print(f"winnow route: {len(units)} input shard group(s), thresholds {thresholds['version']} -> {output}",

@@ -407,28 +407,36 @@ def _warc_records(path, raw, record_type):
                         f"{type(exc).__name__}: {exc}", offset=offset)
 
 
+def _each_record(path, raw, record_type, on_block, options, seen: list):
+    """Dead letters as they come; each intact record through ``on_block``; counts in ``seen``."""
+    for kind, item in _warc_records(path, raw, record_type):
+        seen.append(1)
+        if kind == REJECTED:
+            yield kind, item
+        else:
+            yield from on_block(path, options, *item)
+
+
 def _read_wet(path, raw, options: ReaderOptions):
     from fastwarc.warc import WarcRecordType
 
-    seen = 0
-    for kind, item in _warc_records(path, raw, WarcRecordType.conversion):
-        seen += 1
-        if kind == REJECTED:
-            yield kind, item
-            continue
-        index, offset, url, rid, block = item
-        try:
-            text = block.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield _rejected(path, index, "invalid_utf8", exc, offset=offset, raw=block, url=url, record_id=rid)
-            continue
-        if _too_large(text, options):
-            yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=block,
-                            url=url, record_id=rid)
-            continue
-        yield _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
-    if seen == 0:
+    seen: list = []
+    yield from _each_record(path, raw, WarcRecordType.conversion, _wet_block, options, seen)
+    if not seen:
         yield from _read_wet_lenient(path, options)
+
+
+def _wet_block(path, options, index, offset, url, rid, block):
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        yield _rejected(path, index, "invalid_utf8", exc, offset=offset, raw=block, url=url, record_id=rid)
+        return
+    if _too_large(text, options):
+        yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=block,
+                        url=url, record_id=rid)
+        return
+    yield _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
 
 
 def _read_wet_lenient(path, options: ReaderOptions):
@@ -486,38 +494,36 @@ def _no_records(path, raw, kind):
 def _read_warc(path, raw, options: ReaderOptions):
     from fastwarc.warc import WarcRecordType
 
-    seen = 0
-    for kind, item in _warc_records(path, raw, WarcRecordType.response):
-        seen += 1
-        if kind == REJECTED:
-            yield kind, item
-            continue
-        index, offset, url, rid, block = item
-        try:
-            status, headers, body = _parse_http(block)
-        except ValueError as exc:
-            yield _rejected(path, index, "bad_http", exc, offset=offset, raw=block, url=url, record_id=rid)
-            continue
-        ctype = headers.get("content-type", "").lower()
-        if not 200 <= status < 300 or (ctype and "html" not in ctype and not ctype.startswith("text/")):
-            # A readable record that is not an HTML page: a document with no text, which
-            # routing drops as `not_html` (it is accounted for, not rejected).
-            skip = "not_html" if 200 <= status < 300 else f"http_{status}"
-            yield _doc(path, index, "", offset=offset, url=url, record_id=rid, doc_id=rid, skip=skip)
-            continue
-        try:
-            text = _html_text(body, headers)
-        except Exception as exc:  # noqa: BLE001
-            yield _rejected(path, index, "extraction_failed", f"{type(exc).__name__}: {exc}", offset=offset,
-                            raw=body, url=url, record_id=rid)
-            continue
-        if _too_large(text, options):
-            yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=body,
-                            url=url, record_id=rid)
-            continue
-        yield _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
-    if seen == 0:
+    seen: list = []
+    yield from _each_record(path, raw, WarcRecordType.response, _warc_block, options, seen)
+    if not seen:
         yield from _no_records(path, raw, "response")
+
+
+def _warc_block(path, options, index, offset, url, rid, block):
+    try:
+        status, headers, body = _parse_http(block)
+    except ValueError as exc:
+        yield _rejected(path, index, "bad_http", exc, offset=offset, raw=block, url=url, record_id=rid)
+        return
+    ctype = headers.get("content-type", "").lower()
+    if not 200 <= status < 300 or (ctype and "html" not in ctype and not ctype.startswith("text/")):
+        # A readable record that is not an HTML page: a document with no text, which
+        # routing drops as `not_html` / `http_<status>` (accounted for, not rejected).
+        skip = "not_html" if 200 <= status < 300 else f"http_{status}"
+        yield _doc(path, index, "", offset=offset, url=url, record_id=rid, doc_id=rid, skip=skip)
+        return
+    try:
+        text = _html_text(body, headers)
+    except Exception as exc:  # noqa: BLE001
+        yield _rejected(path, index, "extraction_failed", f"{type(exc).__name__}: {exc}", offset=offset,
+                        raw=body, url=url, record_id=rid)
+        return
+    if _too_large(text, options):
+        yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=body,
+                        url=url, record_id=rid)
+        return
+    yield _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
 
 
 def _parse_http(block: bytes) -> tuple[int, dict, bytes]:
