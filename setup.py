@@ -45,7 +45,10 @@ setup(
     package_data={"winnow.schemas": ["*.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100"],
+        # Small neural LMs (winnow train neural; neural scores). torch==2.13.0 is the CPU
+        # build; any other spec may pull a multi-GB CUDA build.
+        "neural": ["torch==2.13.0", "safetensors>=0.4,<1"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "torch==2.13.0", "safetensors>=0.4,<1"],
         # Dataflow: GCS filesystem and the Dataflow runner (the docker/ image installs it).
         "gcp": ["apache-beam[gcp]==2.77.0"],
     },

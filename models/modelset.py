@@ -19,7 +19,7 @@ from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME, UNK_WORD, piece_words
 
 log = logging.getLogger(__name__)
 
-LM_KINDS = ("kenlm",)
+LM_KINDS = ("kenlm", "neural")
 
 
 @dataclass
@@ -95,15 +95,20 @@ class ModelSet:
                     f"tokenizer than {folder / TOKENIZER_FILE}; retrain it with "
                     f"`winnow train kenlm --lang {lang} --role {manifest['role']} ...`"
                 )
-            if manifest["params"].get("unk_word") != UNK_WORD:
+            if manifest["kind"] == "kenlm" and manifest["params"].get("unk_word") != UNK_WORD:
                 raise WinnowModelError(
                     f"{path}: model {manifest['name']!r} maps unknown pieces differently "
                     f"(unk_word {manifest['params'].get('unk_word')!r}, this Winnow uses {UNK_WORD!r}); "
                     f"retrain it with `winnow train kenlm --lang {lang} --role {manifest['role']} ...`"
                 )
             model_file = folder / next(f for f in manifest["files"] if not f.endswith(".arpa"))
-            lm = LanguageModel(manifest["name"], manifest["kind"], manifest["role"], manifest,
-                               _load_kenlm(model_file, lib))
+            if manifest["kind"] == "neural":
+                from .neural import load_neural
+
+                backend = load_neural(model_file, manifest, tokenizer)
+            else:
+                backend = _load_kenlm(model_file, lib)
+            lm = LanguageModel(manifest["name"], manifest["kind"], manifest["role"], manifest, backend)
             if isinstance(lm.model, NativeKenLM):
                 lm.vocab_map = lm.model.vocab_map(words)
             lms[manifest["name"]] = lm
@@ -120,7 +125,8 @@ class ModelSet:
             "tokenizer": {"vocab_size": self.tokenizer.get_piece_size(),
                           "sha256": self.tokenizer_manifest["files"][TOKENIZER_FILE]["sha256"]},
             "models": {n: {"kind": m.kind, "role": m.role, "sha256": m.sha256,
-                           "order": m.manifest["params"].get("order")} for n, m in self.lms.items()},
+                           "order": m.manifest["params"].get("order"),
+                           "parameters": m.manifest["params"].get("parameters")} for n, m in self.lms.items()},
         }
 
 

@@ -90,24 +90,52 @@ class Scorer:
         ids = self._encode(flat) if flat else []
         lens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         n_tokens = (lens + 1).tolist()  # pieces + </s>
-        line_scores = {name: self._score_lines(lm, ids, lens) for name, lm in self.model_set.lms.items()}
-
-        results = []
+        bounds = []
         start = 0
         for lines in doc_lines:
-            end = start + len(lines)
+            bounds.append((start, start + len(lines)))
+            start += len(lines)
+        line_scores = {}  # KenLM: per line, summed per document below
+        doc_scores = {}   # neural: per document (scored on a bounded number of tokens)
+        for name, lm in self.model_set.lms.items():
+            if lm.kind == "neural":
+                doc_scores[name] = self._neural_docs(lm, ids, bounds)
+            else:
+                line_scores[name] = self._score_lines(lm, ids, lens)
+
+        results = []
+        for start, end in bounds:
             ntok = sum(n_tokens[start:end])
             lms = {name: LMScore(math.fsum(ls[start:end]), ntok) for name, ls in line_scores.items()}
-            doc = DocumentScore(n_lines=len(lines), n_pieces=ntok - len(lines), lms=lms)
+            for name, per_doc in doc_scores.items():
+                lms[name] = per_doc[len(results)]
+            doc = DocumentScore(n_lines=end - start, n_pieces=ntok - (end - start), lms=lms)
             for kind, (clean, harmful) in self._ratio_pairs.items():
                 doc.log_ratios[kind] = _log_ratio(lms[harmful], lms[clean])
             if self.per_line:
                 doc.lines = {name: list(zip(ls[start:end], n_tokens[start:end])) for name, ls in line_scores.items()}
             results.append(doc)
-            start = end
         return results
 
-    def _score_lines(self, lm: LanguageModel, ids: list[list[int]], lens: np.ndarray) -> list[float]:
+    def _neural_docs(self, lm: LanguageModel, ids: list[list[int]], bounds) -> list[LMScore]:
+        """Each document's first ``max_doc_tokens`` tokens, scored by a neural LM in one batch."""
+        from .neural import truncate_lines
+
+        budget = lm.model.cfg.max_doc_tokens
+        flat, owner = [], []
+        for d, (start, end) in enumerate(bounds):
+            for line in truncate_lines(ids[start:end], budget):
+                flat.append(line)
+                owner.append(d)
+        logp, counts = lm.model.score_lines(flat) if flat else ([], [])
+        sums = [[0.0, 0] for _ in bounds]
+        parts: list[list[float]] = [[] for _ in bounds]
+        for d, lp, n in zip(owner, logp, counts):
+            parts[d].append(lp)
+            sums[d][1] += n
+        return [LMScore(math.fsum(parts[d]), sums[d][1]) for d in range(len(bounds))]
+
+    def _score_lines(self, lm: LanguageModel, ids: list[list[int]], lens: np.ndarray) -> list[float]:  # KenLM
         """log10 P of each line (pieces + </s>, from <s>), summed in double precision."""
         if isinstance(lm.model, NativeKenLM):
             flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lens.sum()))

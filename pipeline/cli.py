@@ -101,6 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--keep-arpa", action="store_true", help="keep the ARPA file beside the binary")
     lm.set_defaults(func=cmd_train_kenlm)
 
+    ne = tsub.add_parser("neural", help="train a small neural causal LM (PyTorch, CPU)",
+                         description="Train a small causal transformer LM on the language's SentencePiece "
+                                     "pieces (same normalizer and tokenizer as its KenLM), saved as safetensors "
+                                     "with a manifest. Needs the [neural] extra (torch==2.13.0).",
+                         epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ne.add_argument("--lang", required=True, help="language code, e.g. en")
+    ne.add_argument("--role", required=True, choices=["clean", "harmful"], help="as for train kenlm")
+    _add_input_args(ne)
+    _add_models_arg(ne)
+    ne.add_argument("--max-steps", type=int, default=2000, help="optimizer steps at most (default: 2000)")
+    ne.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop training after this long")
+    ne.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    ne.add_argument("--dim", type=int, default=128, help="model width (default: 128)")
+    ne.add_argument("--layers", type=int, default=2, help="transformer blocks (default: 2)")
+    ne.add_argument("--heads", type=int, default=4, help="attention heads (default: 4)")
+    ne.add_argument("--context", type=int, default=128, help="context window in tokens (default: 128)")
+    ne.add_argument("--max-doc-tokens", type=int, default=512,
+                    help="tokens scored per document at most, recorded in the manifest (default: 512)")
+    ne.add_argument("--batch-size", type=int, default=32, help="windows per step (default: 32)")
+    ne.set_defaults(func=cmd_train_neural)
+
     sc = sub.add_parser("score", help="score documents with a model set (JSONL out)",
                         description="Score documents and print (or write) one JSON line each with "
                                     "language, perplexities, token counts and log-ratios.")
@@ -258,6 +279,23 @@ def cmd_train_kenlm(args) -> int:
                        quantize=not args.no_quantize, keep_arpa=args.keep_arpa)
     print(f"{args.role} KenLM for {args.lang}: {path} ({path.stat().st_size / 1e6:.2f} MB; "
           f"{source.documents} documents, {source.bytes / 1e6:.1f} MB, {time.monotonic() - start:.1f} s)")
+    return 0
+
+
+def cmd_train_neural(args) -> int:
+    from winnow.models.neural import train_neural
+    from winnow.models.textio import TextSource, parse_where
+
+    source = TextSource(args.input, text_field=args.text_field, where=parse_where(args.where))
+    start = time.monotonic()
+    path = train_neural(source, Path(args.models) / args.lang, args.lang, args.role, dim=args.dim,
+                        layers=args.layers, heads=args.heads, max_len=args.context,
+                        max_doc_tokens=args.max_doc_tokens, batch_size=args.batch_size,
+                        max_steps=args.max_steps, time_budget=args.time_budget, seed=args.seed)
+    manifest = json.loads(path.with_name(path.name.replace(".safetensors", ".manifest.json")).read_text())
+    p = manifest["params"]
+    print(f"{args.role} neural LM for {args.lang}: {path} ({p['parameters']:,} parameters, {p['steps']} steps, "
+          f"validation perplexity {p['validation_perplexity']:.1f}, {time.monotonic() - start:.1f} s)")
     return 0
 
 
@@ -460,7 +498,8 @@ def cmd_models(args) -> int:
         d = ms.describe()
         print(f"{lang}: tokenizer {d['tokenizer']['vocab_size']} pieces")
         for name, m in d["models"].items():
-            print(f"  {name:<16} {m['kind']:<8} role={m['role']:<8} order={m['order']} sha256={m['sha256'][:12]}")
+            shape = f"order={m['order']}" if m["order"] else f"params={m['parameters']:,}"
+            print(f"  {name:<16} {m['kind']:<8} role={m['role']:<8} {shape:<16} sha256={m['sha256'][:12]}")
     print("all manifests and file hashes verified")
     return 0
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-DOCUMENT_SCHEMA_VERSION = "winnow.document.v1"
+DOCUMENT_SCHEMA_VERSION = "winnow.document.v2"  # v2: neural score columns
 REJECTED_SCHEMA_VERSION = "winnow.rejected.v1"
 
 # Score columns, in order. Each LM named NAME in a model set fills NAME_log10p and
@@ -23,7 +23,12 @@ KENLM_SCORE_COLUMNS = (
     "kenlm_harmful_log10p", "kenlm_harmful_pp",
     "kenlm_log_ratio",
 )
-SCORE_COLUMNS = KENLM_SCORE_COLUMNS
+NEURAL_SCORE_COLUMNS = (
+    "neural_clean_log10p", "neural_clean_pp",
+    "neural_harmful_log10p", "neural_harmful_pp",
+    "neural_log_ratio",
+)
+SCORE_COLUMNS = KENLM_SCORE_COLUMNS + NEURAL_SCORE_COLUMNS
 
 PROVENANCE_FIELDS = [
     pa.field("doc_id", pa.string(), nullable=False),          # stable: source id or file#index

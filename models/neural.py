@@ -1,0 +1,265 @@
+"""Small neural causal LMs on the language's SentencePiece pieces (PyTorch, optional).
+
+The same contract as KenLM: a document's normalized lines are encoded to pieces, each line
+is ``<s> pieces </s>`` and its log10 probability counts the pieces and ``</s>``.
+A long document is scored on its first ``max_doc_tokens`` tokens only (the bound is in the
+manifest, and the token count reported is the number actually scored); a line longer
+than the context is scored in consecutive windows, each starting from the previous
+window's last token.
+
+Weights are saved with safetensors (no pickle); the architecture lives in the manifest.
+Install with ``pip install -e .[neural]`` (torch==2.13.0, a CPU build).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import TrainingError, WinnowModelError
+from .manifest import file_entry, now_utc, read_manifest, tool_versions, write_manifest
+from .normalize import NORMALIZER_VERSION, normalize_lines
+from .textio import TextSource
+from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME
+
+log = logging.getLogger(__name__)
+LN10 = math.log(10)
+
+
+@dataclass(frozen=True)
+class NeuralConfig:
+    vocab_size: int
+    dim: int = 128
+    layers: int = 2
+    heads: int = 4
+    max_len: int = 128          # context window, in tokens (including <s>)
+    max_doc_tokens: int = 512   # tokens scored per document at most
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise WinnowModelError("neural models need PyTorch: pip install -e '.[neural]' "
+                               "(torch==2.13.0, CPU build)") from None
+    return torch
+
+
+def _threads() -> int:
+    return int(os.environ.get("WINNOW_NEURAL_THREADS", "0")) or (os.cpu_count() or 1)
+
+
+def build_model(cfg: NeuralConfig):
+    torch = _torch()
+    nn = torch.nn
+
+    class TinyCausalLM(nn.Module):
+        """Token + position embeddings, pre-norm transformer blocks, tied output layer."""
+
+        def __init__(self):
+            super().__init__()
+            self.tok = nn.Embedding(cfg.vocab_size, cfg.dim)
+            self.pos = nn.Embedding(cfg.max_len, cfg.dim)
+            layer = nn.TransformerEncoderLayer(cfg.dim, cfg.heads, 4 * cfg.dim, dropout=0.0, batch_first=True,
+                                               norm_first=True)
+            self.blocks = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(cfg.dim)
+            self.register_buffer("mask", torch.triu(torch.full((cfg.max_len, cfg.max_len), float("-inf")), 1),
+                                 persistent=False)
+
+        def forward(self, x):  # x: (batch, length) -> log-probabilities (batch, length, vocab)
+            n = x.shape[1]
+            h = self.tok(x) + self.pos(torch.arange(n, device=x.device))[None]
+            h = self.blocks(h, mask=self.mask[:n, :n], is_causal=True)
+            return torch.log_softmax(self.norm(h) @ self.tok.weight.T, dim=-1)
+
+    return TinyCausalLM()
+
+
+def _windows(ids: list[int], bos: int, eos: int, max_len: int):
+    """(inputs, targets) windows of one line: inputs <s> t1..tn, targets t1..tn </s>."""
+    inputs = [bos] + ids
+    targets = ids + [eos]
+    for start in range(0, len(targets), max_len):
+        yield inputs[start:start + max_len], targets[start:start + max_len]
+
+
+class NeuralLM:
+    """A loaded neural LM: ``score_lines(list of id lists) -> (log10 P per line, tokens per line)``."""
+
+    def __init__(self, weights: Path, cfg: NeuralConfig, bos: int, eos: int, pad: int):
+        torch = _torch()
+        from safetensors.torch import load_file
+
+        torch.set_num_threads(_threads())
+        self.cfg, self.bos, self.eos, self.pad = cfg, bos, eos, pad
+        self.model = build_model(cfg)
+        try:
+            self.model.load_state_dict(load_file(str(weights)))
+        except Exception as exc:  # noqa: BLE001
+            raise WinnowModelError(f"{weights}: weights do not fit the manifest's architecture ({exc})") from None
+        self.model.eval()
+
+    def score_lines(self, lines: list[list[int]], batch: int = 64) -> tuple[list[float], list[int]]:
+        torch = _torch()
+        windows = []  # (line index, inputs, targets)
+        for li, ids in enumerate(lines):
+            for inp, tgt in _windows(ids, self.bos, self.eos, self.cfg.max_len):
+                windows.append((li, inp, tgt))
+        totals = [0.0] * len(lines)
+        counts = [0] * len(lines)
+        windows.sort(key=lambda w: len(w[1]))  # similar lengths together: less padding
+        with torch.inference_mode():
+            for i in range(0, len(windows), batch):
+                chunk = windows[i:i + batch]
+                width = max(len(w[1]) for w in chunk)
+                x = torch.full((len(chunk), width), self.pad, dtype=torch.long)
+                y = torch.full((len(chunk), width), -1, dtype=torch.long)
+                for r, (_, inp, tgt) in enumerate(chunk):
+                    x[r, :len(inp)] = torch.tensor(inp)
+                    y[r, :len(tgt)] = torch.tensor(tgt)
+                logp = self.model(x)
+                picked = logp.gather(2, y.clamp(min=0)[..., None])[..., 0].double()
+                picked = picked.masked_fill(y < 0, 0.0).sum(dim=1) / LN10
+                for (li, _, tgt), value in zip(chunk, picked.tolist()):
+                    totals[li] += value
+                    counts[li] += len(tgt)
+        return totals, counts
+
+
+def truncate_lines(lines: list[list[int]], budget: int) -> list[list[int]]:
+    """The lines a document scores within ``budget`` tokens (pieces + </s> per line)."""
+    out = []
+    for ids in lines:
+        if budget <= 0:
+            break
+        take = ids[: max(budget - 1, 0)]
+        out.append(take)
+        budget -= len(take) + 1
+    return out
+
+
+def load_neural(path: Path, manifest: dict, tokenizer) -> NeuralLM:
+    p = manifest["params"]
+    cfg = NeuralConfig(**p["architecture"])
+    if cfg.vocab_size != tokenizer.get_piece_size():
+        raise WinnowModelError(f"{path}: vocabulary {cfg.vocab_size} != tokenizer's {tokenizer.get_piece_size()}")
+    return NeuralLM(path, cfg, tokenizer.bos_id(), tokenizer.eos_id(), tokenizer.pad_id() if tokenizer.pad_id() >= 0
+                    else tokenizer.unk_id())
+
+
+def neural_name(role: str) -> str:
+    return f"neural-{role}"
+
+
+def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim: int = 128, layers: int = 2,
+                 heads: int = 4, max_len: int = 128, max_doc_tokens: int = 512, batch_size: int = 32,
+                 max_steps: int = 2000, time_budget: float | None = None, lr: float = 3e-3,
+                 seed: int = 0, val_fraction: float = 0.05) -> Path:
+    """Train a neural LM of ``role`` for ``lang`` into ``folder``; return the weights' path."""
+    torch = _torch()
+    import sentencepiece as spm
+    from safetensors.torch import save_file
+
+    if role not in ("clean", "harmful"):
+        raise ValueError(f"role must be clean or harmful, got {role!r}")
+    folder = Path(folder)
+    tok_path = folder / f"{TOKENIZER_NAME}.manifest.json"
+    if not tok_path.exists():
+        raise TrainingError(f"{tok_path}: manifest not found; train the tokenizer first "
+                            f"(`winnow train tokenizer --lang {lang} ...`)")
+    tok_manifest = read_manifest(tok_path)
+    sp = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+    random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(_threads())
+    start = time.monotonic()
+
+    train_w, val_w = [], []
+    lines = tokens = 0
+    for doc in source:
+        for line in normalize_lines(doc):
+            ids = sp.encode(line)
+            lines += 1
+            tokens += len(ids)
+            held = int(hashlib.md5(line.encode()).hexdigest(), 16) % 1000 < val_fraction * 1000
+            (val_w if held else train_w).extend(_windows(ids, sp.bos_id(), sp.eos_id(), max_len))
+    if not train_w:
+        raise TrainingError(f"no text to train the {lang}/{role} neural model on")
+    if not val_w:
+        val_w = train_w[: max(1, len(train_w) // 20)]
+    cfg = NeuralConfig(vocab_size=sp.get_piece_size(), dim=dim, layers=layers, heads=heads, max_len=max_len,
+                       max_doc_tokens=max_doc_tokens)
+    model = build_model(cfg)
+    params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    pad = sp.pad_id() if sp.pad_id() >= 0 else sp.unk_id()
+
+    def tensors(batch):
+        width = max(len(t) for _, t in batch)
+        x = torch.full((len(batch), width), pad, dtype=torch.long)
+        y = torch.full((len(batch), width), -1, dtype=torch.long)
+        for r, (inp, tgt) in enumerate(batch):
+            x[r, :len(inp)] = torch.tensor(inp)
+            y[r, :len(tgt)] = torch.tensor(tgt)
+        return x, y
+
+    def val_pp() -> float:
+        model.eval()
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for i in range(0, len(val_w), 64):
+                x, y = tensors(val_w[i:i + 64])
+                logp = model(x).gather(2, y.clamp(min=0)[..., None])[..., 0]
+                total += float(logp.masked_fill(y < 0, 0.0).sum()) / LN10
+                count += int((y >= 0).sum())
+        model.train()
+        return 10 ** (-total / max(count, 1))
+
+    model.train()
+    steps = 0
+    history = []
+    while steps < max_steps and (time_budget is None or time.monotonic() - start < time_budget):
+        random.shuffle(train_w)
+        for i in range(0, len(train_w), batch_size):
+            x, y = tensors(train_w[i:i + batch_size])
+            logp = model(x)
+            loss = torch.nn.functional.nll_loss(logp.reshape(-1, cfg.vocab_size), y.reshape(-1), ignore_index=-1)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            steps += 1
+            if steps % 200 == 0:
+                history.append({"step": steps, "val_pp": val_pp()})
+                log.info("%s/%s neural step %d: validation perplexity %.1f", lang, role, steps, history[-1]["val_pp"])
+            if steps >= max_steps or (time_budget is not None and time.monotonic() - start >= time_budget):
+                break
+    final_pp = val_pp()
+    history.append({"step": steps, "val_pp": final_pp})
+    name = neural_name(role)
+    out = folder / f"{name}.safetensors"
+    tmp = folder / f".{name}.safetensors.tmp"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    os.replace(tmp, out)
+    write_manifest(folder, {
+        "name": name, "kind": "neural", "role": role, "lang": lang, "normalizer": NORMALIZER_VERSION,
+        "files": {out.name: file_entry(out)},
+        "tokenizer": {"name": TOKENIZER_NAME, "file": TOKENIZER_FILE,
+                      "sha256": tok_manifest["files"][TOKENIZER_FILE]["sha256"]},
+        "params": {"architecture": asdict(cfg), "parameters": params, "steps": steps, "batch_size": batch_size,
+                   "lr": lr, "seed": seed, "time_budget": time_budget, "val_fraction": val_fraction,
+                   "validation_perplexity": final_pp, "history": history},
+        "training_data": {**source.fingerprint(), "bytes": source.bytes, "documents": source.documents,
+                          "lines": lines, "tokens": tokens, "skipped_records": source.skipped},
+        "created_at": now_utc(), "train_seconds": round(time.monotonic() - start, 3),
+        "tools": tool_versions(torch=torch.__version__),
+    })
+    log.info("%s/%s: %d parameters, %d steps, validation perplexity %.1f -> %s", lang, name, params, steps,
+             final_pp, out)
+    return out

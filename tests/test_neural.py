@@ -1,0 +1,105 @@
+"""Small neural LMs: training, saving without pickle, the scoring contract, the pipeline."""
+import json
+import math
+import shutil
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="neural models need the [neural] extra (torch==2.13.0)")
+
+from conftest import SAMPLE_WEB, TEXT  # noqa: E402
+from winnow.models import ModelSet, Scorer, normalize_lines  # noqa: E402
+from winnow.models.neural import build_model, NeuralConfig, train_neural  # noqa: E402
+from winnow.models.textio import TextSource  # noqa: E402
+
+TINY = dict(dim=32, layers=1, heads=2, max_len=16, max_doc_tokens=60, max_steps=40, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def neural_root(models_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("neural-models")
+    shutil.copytree(models_root / "en", root / "en")
+    for role in ("clean", "harmful"):
+        train_neural(TextSource([TEXT / f"en_{role}.txt"]), root / "en", "en", role, **TINY)
+    return root
+
+
+def test_manifest_and_safetensors(neural_root):
+    m = json.loads((neural_root / "en" / "neural-clean.manifest.json").read_text())
+    assert m["kind"] == "neural" and m["role"] == "clean" and set(m["files"]) == {"neural-clean.safetensors"}
+    arch = m["params"]["architecture"]
+    assert arch["max_doc_tokens"] == 60 and arch["max_len"] == 16
+    assert m["params"]["parameters"] < 10_000_000 and m["params"]["steps"] == 40
+    assert m["params"]["validation_perplexity"] > 1 and m["params"]["history"]
+    raw = (neural_root / "en" / "neural-clean.safetensors").read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])  # safetensors: JSON header, no pickle
+    assert "tok.weight" in header
+
+
+def independent_log10p(ms, name, text):
+    """Token by token with the model itself: <s> + pieces, predicting pieces + </s>, windows of max_len."""
+    lm = ms.lms[name].model
+    cfg, sp = lm.cfg, ms.tokenizer
+    total, count, budget = 0.0, 0, cfg.max_doc_tokens
+    for line in normalize_lines(text):
+        if budget <= 0:
+            break
+        ids = sp.encode(line)[: max(budget - 1, 0)]
+        budget -= len(ids) + 1
+        inputs, targets = [sp.bos_id()] + ids, ids + [sp.eos_id()]
+        for s in range(0, len(targets), cfg.max_len):
+            x = torch.tensor([inputs[s:s + cfg.max_len]])
+            with torch.inference_mode():
+                logp = lm.model(x)[0]
+            for pos, t in enumerate(targets[s:s + cfg.max_len]):
+                total += float(logp[pos, t]) / math.log(10)
+                count += 1
+    return total, count
+
+
+def test_neural_perplexity_follows_the_contract(neural_root):
+    ms = ModelSet.load(neural_root / "en")
+    docs = ["The river runs slowly through the valley.\nFarmers sell wheat.",
+            "You stupid idiot, shut up.",
+            " ".join(["A very long line about the market and the bridge"] * 12),   # several windows
+            "\n".join(["The library offers free courses for adults."] * 20),       # over max_doc_tokens
+            ""]
+    for doc, res in zip(docs, Scorer(ms).score(docs)):
+        for name in ("neural-clean", "neural-harmful"):
+            want, count = independent_log10p(ms, name, doc)
+            got = res.lms[name]
+            assert got.n_tokens == count <= 60
+            if count:
+                assert got.log10_prob == pytest.approx(want, rel=1e-5)
+            else:
+                assert math.isnan(got.perplexity)
+    d = Scorer(ms).score_dicts(["Shut up you stupid loser."])[0]
+    assert d["neural_log_ratio"] == pytest.approx(math.log10(d["neural_harmful_pp"]) - math.log10(d["neural_clean_pp"]))
+
+
+def test_training_is_seeded(neural_root, tmp_path):
+    shutil.copytree(neural_root / "en", tmp_path / "en")
+    train_neural(TextSource([TEXT / "en_clean.txt"]), tmp_path / "en", "en", "clean", **TINY)
+    a = json.loads((neural_root / "en" / "neural-clean.manifest.json").read_text())["files"]
+    b = json.loads((tmp_path / "en" / "neural-clean.manifest.json").read_text())["files"]
+    assert a == b
+
+
+def test_pipeline_writes_and_routes_on_neural_scores(neural_root, tmp_path):
+    from test_pipeline import assert_reconciles, output_rows, run
+
+    thresholds = {"thresholds_version": 1, "version": "neural-v1", "languages": {
+        "en": {"rules": [{"score": "neural_log_ratio", "value": 0.0, "reason": "harmful"}]}, "*": {"rules": []}}}
+    out = tmp_path / "out"
+    result = run(neural_root, [SAMPLE_WEB], out, thresholds=thresholds)
+    docs, _ = assert_reconciles(result, out)
+    en = [d for d in docs if d["lang"] == "en" and d["n_lines"]]
+    assert en and all(d["neural_clean_pp"] > 1 and d["neural_log_ratio"] is not None for d in en)
+    harmful = [d for d in en if d["reason"] == "harmful"]
+    assert harmful and all(d["neural_log_ratio"] < 0 for d in harmful)
+
+
+def test_build_model_size_stays_small():
+    cfg = NeuralConfig(vocab_size=32000)  # the defaults a user gets
+    n = sum(p.numel() for p in build_model(cfg).parameters())
+    assert n < 10_000_000
