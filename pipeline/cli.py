@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--min-tokens", type=int, default=0, help="drop documents with fewer tokens (too_short)")
     tu.add_argument("--min-docs", type=int, default=20, help="fewer scored documents: no threshold (default: 20)")
     tu.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    tu.add_argument("--cascade-band", type=float, default=0.2,
+                    help="with neural models: the share of documents around each KenLM cut that the neural "
+                         "LM re-decides in winnow run (default: 0.2; 0 = no cascade)")
     tu.set_defaults(func=cmd_tune)
 
     rp = sub.add_parser(
@@ -441,7 +444,8 @@ def cmd_tune(args) -> int:
     labels = read_labels(args.labels) if args.labels else None
     opts = TuneOptions(method=args.method, keep_percent=args.keep_percent, harmful_percent=args.harmful_percent,
                        target_precision=args.target_precision, target_recall=args.target_recall, beta=args.beta,
-                       prevalence=args.prevalence, seed=args.seed, min_docs=args.min_docs)
+                       prevalence=args.prevalence, seed=args.seed, min_docs=args.min_docs,
+                       cascade_band=args.cascade_band)
     if args.method == "labels" and not labels:
         raise ValueError("--method labels needs --labels FILE")
     result = tune(table, directions, opts, labels=labels, scores=args.scores.split(",") if args.scores else None,

@@ -135,6 +135,7 @@ class ProcessFile(beam.DoFn):
         writer = ShardWriter(self.config.output, shard_key(path))
         counts: Counter = Counter()
         nbytes = 0
+        self.neural = 0
         batch: list[dict] = []
         try:
             for kind, record in read_file(path, self.config.reader):
@@ -156,10 +157,15 @@ class ProcessFile(beam.DoFn):
             raise
         self.c_files.inc()
         self._trace(f"file end {path}")
-        yield _result(path, shard_key(path), counts, written, nbytes)
+        yield {**_result(path, shard_key(path), counts, written, nbytes), "neural_scored": self.neural}
 
     def _flush(self, batch, writer, counts) -> int:
+        before = self.processor.neural_scored
         rows = self.processor.process(batch)
+        if self.processor.neural_scored > before:
+            n = self.processor.neural_scored - before
+            self.neural += n
+            Metrics.counter(NAMESPACE, "neural_scored").inc(n)
         delta: Counter = Counter()
         nbytes = 0
         for row in rows:
@@ -395,6 +401,7 @@ class RouteUnit(beam.DoFn):
                     d = self.router.decide(skip=row["reason"], lang=lang, n_lines=row["n_lines"],
                                            n_tokens=row["n_tokens"], scores=row)
                     row["route"], row["reason"], row["thresholds_version"] = d.route, d.reason, self.version
+                    row["decided_by"] = d.decided_by
                     writer.add(row)
                     counts[(d.route, lang, d.reason)] += 1
                     nbytes += len(row["text"].encode("utf-8"))

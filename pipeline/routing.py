@@ -38,11 +38,28 @@ class Rule:
     value: float
     reason: str
     direction: str  # ABOVE or BELOW: which side drops
+    # Cascade: when ``score`` lies in [band_low, band_high] the decision is uncertain, and
+    # ``cascade_score`` (a neural score) decides instead, against ``cascade_value``.
+    cascade_score: str | None = None
+    cascade_value: float | None = None
+    cascade_direction: str | None = None
+    band: tuple[float, float] | None = None
 
     def fires(self, score: float | None) -> bool:
-        if score is None or math.isnan(score):
+        return _beyond(score, self.value, self.direction)
+
+    def uncertain(self, scores: dict) -> bool:
+        """True when this rule defers to its cascade score for these scores."""
+        if self.band is None:
             return False
-        return score > self.value if self.direction == ABOVE else score < self.value
+        v = scores.get(self.score)
+        return v is not None and not math.isnan(v) and self.band[0] <= v <= self.band[1]
+
+
+def _beyond(score: float | None, value: float, direction: str) -> bool:
+    if score is None or math.isnan(score):
+        return False
+    return score > value if direction == ABOVE else score < value
 
 
 @dataclass(frozen=True)
@@ -150,7 +167,18 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
             if len(sides) != 1:
                 problems.append(f"{lang}: {r['score']!r} means opposite things in different model sets")
                 continue
-            rules.append(Rule(r["score"], float(r["value"]), r["reason"], sides.pop()))
+            cascade = r.get("cascade")
+            if cascade:
+                c_sides = {directions[la].get(cascade["score"]) for la in langs}
+                if None in c_sides or len(c_sides) != 1:
+                    problems.append(f"{lang}: rule {i} cascades to {cascade['score']!r}, which the models of "
+                                    f"{lang} do not produce (train one with `winnow train neural`)")
+                    continue
+                rules.append(Rule(r["score"], float(r["value"]), r["reason"], sides.pop(), cascade["score"],
+                                  float(cascade["value"]), c_sides.pop(),
+                                  (float(cascade["band"][0]), float(cascade["band"][1]))))
+            else:
+                rules.append(Rule(r["score"], float(r["value"]), r["reason"], sides.pop()))
         languages[lang] = LanguageRules(tuple(rules), int(spec.get("min_tokens", 0)))
     uncovered = sorted(set(model_sets) - set(languages)) if ANY_LANG not in languages else []
     if uncovered:
@@ -165,6 +193,7 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
 class Decision:
     route: str
     reason: str | None
+    decided_by: str | None = None  # "kenlm", or "neural" when a cascade decided
 
 
 class Router:
@@ -192,7 +221,22 @@ class Router:
         rules = self.thresholds.for_lang(lang)
         if n_tokens is not None and n_tokens < rules.min_tokens:
             return Decision(DROP, "too_short")
+        by = "kenlm"
         for rule in rules.rules:
-            if rule.fires(scores.get(rule.score)):
-                return Decision(DROP, rule.reason)
-        return Decision(KEEP, None)
+            if rule.uncertain(scores) and scores.get(rule.cascade_score) is not None:
+                by = "neural"
+                if _beyond(scores[rule.cascade_score], rule.cascade_value, rule.cascade_direction):
+                    return Decision(DROP, rule.reason, by)
+            elif rule.fires(scores.get(rule.score)):
+                return Decision(DROP, rule.reason, by)
+        return Decision(KEEP, None, by)
+
+    def needs_cascade(self, lang: str, scores: dict) -> bool:
+        """Whether a document's KenLM scores fall in an uncertain band (so the neural LM should score it)."""
+        if self.score_only or lang not in self.langs:
+            return False
+        rules = self.thresholds.for_lang(lang)
+        return rules is not None and any(r.uncertain(scores) for r in rules.rules)
+
+    def cascades(self) -> bool:
+        return not self.score_only and any(r.band for lr in self.thresholds.languages.values() for r in lr.rules)

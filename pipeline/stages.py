@@ -45,6 +45,15 @@ class DocumentProcessor:
         self.router = router
         self.thresholds_version = thresholds_version
         self.scorers = {lang: Scorer(ms) for lang, ms in model_sets.items()}
+        # Cascade: KenLM scores every document; neural LMs only those in an uncertain band.
+        primary_neural = router.thresholds is not None and any(
+            r.score.startswith("neural_") for lr in router.thresholds.languages.values() for r in lr.rules)
+        self.cascade = router.cascades() and not primary_neural
+        if self.cascade:
+            self.first = {lang: Scorer(_only(ms, "kenlm")) for lang, ms in model_sets.items()}
+            self.second = {lang: Scorer(_only(ms, "neural")) for lang, ms in model_sets.items()
+                           if any(lm.kind == "neural" for lm in ms.lms.values())}
+        self.neural_scored = 0  # documents the cascade sent to a neural LM
         self.model_hashes = {
             lang: [("sentencepiece", ms.tokenizer_manifest["files"]["sentencepiece.model"]["sha256"])]
             + [(name, lm.sha256) for name, lm in ms.lms.items()]
@@ -62,32 +71,52 @@ class DocumentProcessor:
         for i in todo:
             if rows[i]["lang"] in self.scorers:
                 by_lang.setdefault(rows[i]["lang"], []).append(i)
+        first = self.first if self.cascade else self.scorers
         for lang, idx in by_lang.items():
-            for i, s in zip(idx, self.scorers[lang].score([docs[j]["text"] for j in idx])):
-                row = rows[i]
-                row["n_lines"] = s.n_lines
-                row["n_tokens"] = s.n_pieces + s.n_lines
-                for name, lm_score in s.lms.items():
-                    row[f"{column(name)}_log10p"] = lm_score.log10_prob
-                    row[f"{column(name)}_pp"] = lm_score.perplexity
-                for kind, value in s.log_ratios.items():
-                    row[f"{kind}_log_ratio"] = value
-                row["models"] = self.model_hashes[lang]
+            self._fill(rows, idx, first[lang].score([docs[j]["text"] for j in idx]))
+            for i in idx:
+                rows[i]["models"] = self.model_hashes[lang]
+            if self.cascade and lang in self.second:
+                todo = [i for i in idx if self.router.needs_cascade(lang, rows[i])]
+                if todo:
+                    self._fill(rows, todo, self.second[lang].score([docs[j]["text"] for j in todo]), counts=False)
+                    self.neural_scored += len(todo)
         for doc, row in zip(docs, rows):
             decision = self.router.decide(skip=doc.get("skip"), lang=row["lang"], n_lines=row["n_lines"],
                                           n_tokens=row["n_tokens"], scores=row)
             row["route"], row["reason"] = decision.route, decision.reason
+            row["decided_by"] = decision.decided_by
         return rows
+
+    @staticmethod
+    def _fill(rows, idx, scores, counts: bool = True) -> None:
+        for i, s in zip(idx, scores):
+            row = rows[i]
+            if counts:
+                row["n_lines"] = s.n_lines
+                row["n_tokens"] = s.n_pieces + s.n_lines
+            for name, lm_score in s.lms.items():
+                row[f"{column(name)}_log10p"] = lm_score.log10_prob
+                row[f"{column(name)}_pp"] = lm_score.perplexity
+            for kind, value in s.log_ratios.items():
+                row[f"{kind}_log_ratio"] = value
 
     def _base_row(self, doc: dict) -> dict:
         text = doc["text"]
         row = {k: doc[k] for k in ("doc_id", "source_file", "record_index", "record_offset", "url", "warc_record_id")}
         row.update(text=text, n_chars=len(text), lang=UNDETERMINED, lang_prob=0.0,
                    n_lines=0 if not text.strip() else None, n_tokens=None, models=None,
-                   thresholds_version=self.thresholds_version)
+                   thresholds_version=self.thresholds_version, decided_by=None)
         for name in SCORE_COLUMNS:
             row[name] = None
         return row
+
+
+def _only(model_set, kind: str):
+    """The model set with only its LMs of ``kind``."""
+    import dataclasses
+
+    return dataclasses.replace(model_set, lms={n: lm for n, lm in model_set.lms.items() if lm.kind == kind})
 
 
 @dataclass
@@ -226,6 +255,7 @@ def summarize(file_results: list[dict], *, score_only: bool, mode: str | None = 
     by_input: dict[str, Counter] = {}
     files = []
     nbytes = 0
+    neural = 0
     for res in file_results:
         per_input = by_input.setdefault(res["source_file"], Counter())
         for (route, lang, reason), n in res["counts"]:
@@ -237,6 +267,7 @@ def summarize(file_results: list[dict], *, score_only: bool, mode: str | None = 
                 by_reason.setdefault(route, Counter())[reason] += n
         files.extend(res["files"])
         nbytes += res["bytes"]
+        neural += res.get("neural_scored", 0)
     read = sum(by_route.values())
     summary = {
         "summary_version": 1,
@@ -254,6 +285,8 @@ def summarize(file_results: list[dict], *, score_only: bool, mode: str | None = 
     }
     if by_route[NOT_SAMPLED]:
         summary[NOT_SAMPLED] = by_route[NOT_SAMPLED]
+    if neural:
+        summary["neural_scored"] = neural  # documents the cascade sent to a neural LM
     return summary
 
 

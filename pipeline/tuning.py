@@ -269,6 +269,7 @@ class TuneOptions:
     bootstrap: int = 200
     seed: int = 0
     min_docs: int = MIN_DOCS
+    cascade_band: float = 0.2       # share of documents around a KenLM cut that a neural LM re-decides
 
 
 def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions,
@@ -436,16 +437,23 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
         chosen = [s for s in (scores or SCORE_PRIORITY) if s in directions[lang]]
         if scores is None and "kenlm_log_ratio" in chosen and "kenlm_harmful_pp" in chosen:
             chosen.remove("kenlm_harmful_pp")  # the log-ratio is the harmful signal (DESIGN.md)
+        values_of = {score: np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]],
+                                     dtype=float) for score in directions[lang]}
         for score, direction in sorted(directions[lang].items()):
-            values = np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]],
-                              dtype=float)
-            result = tune_score(score, direction, values, opts, lab)
+            result = tune_score(score, direction, values_of[score], opts, lab)
             diagnostics[score] = result
             if score in chosen and result["value"] is not None:
-                rules.append({"score": score, "value": result["value"], "reason": result["reason"],
-                              "method": result["method"], "params": result.get("params", {}),
-                              "diagnostics": {"n": result["n"], "drop_rate": result["drop_rate"],
-                                              "verdict": result["verdict"]}})
+                rule = {"score": score, "value": result["value"], "reason": result["reason"],
+                        "method": result["method"], "params": result.get("params", {}),
+                        "diagnostics": {"n": result["n"], "drop_rate": result["drop_rate"],
+                                        "verdict": result["verdict"]}}
+                neural = "neural_" + score.removeprefix("kenlm_")
+                if score.startswith("kenlm_") and neural in directions[lang] and opts.cascade_band > 0:
+                    cascade = _cascade(score, values_of[score], result["value"], neural, values_of[neural],
+                                       directions[lang][neural], opts, lab)
+                    if cascade:
+                        rule["cascade"] = cascade
+                rules.append(rule)
         rules.sort(key=lambda r: chosen.index(r["score"]))
         out_langs[lang] = {"min_tokens": min_tokens, "rules": rules,
                            "diagnostics": {"documents": rows, "scores": diagnostics}}
@@ -454,6 +462,20 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
     return {"thresholds_version": 1, "version": f"tune-{digest}",
             "created_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
             "created_by": command, **body}
+
+
+def _cascade(score, values, cut, neural, neural_values, neural_direction, opts: TuneOptions, labels) -> dict | None:
+    """The uncertain band around a KenLM cut (``cascade_band`` of the documents, by rank,
+    centred on the cut) and the neural score's own cut, tuned the same way."""
+    finite = values[np.isfinite(values)]
+    nres = tune_score(neural, neural_direction, neural_values, opts, labels)
+    if len(finite) < opts.min_docs or nres["value"] is None:
+        return None
+    rank = float((finite < cut).mean())
+    lo_q, hi_q = max(0.0, rank - opts.cascade_band / 2), min(1.0, rank + opts.cascade_band / 2)
+    band = [float(np.quantile(finite, lo_q)), float(np.quantile(finite, hi_q))]
+    return {"score": neural, "value": nres["value"], "band": band, "band_share": opts.cascade_band,
+            "method": nres["method"]}
 
 
 def _json_safe(obj):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-DOCUMENT_SCHEMA_VERSION = "winnow.document.v2"  # v2: neural score columns
+DOCUMENT_SCHEMA_VERSION = "winnow.document.v2"  # v2: neural score columns, decided_by
 REJECTED_SCHEMA_VERSION = "winnow.rejected.v1"
 
 # Score columns, in order. Each LM named NAME in a model set fills NAME_log10p and
@@ -55,6 +55,7 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("thresholds_version", pa.string()),
         pa.field("route", pa.string(), nullable=False),         # keep | drop | scored
         pa.field("reason", pa.string()),                        # why dropped (or kept against a rule)
+        pa.field("decided_by", pa.string()),                    # kenlm | neural (cascade); null if no rule ran
     ],
     metadata={"winnow.schema": DOCUMENT_SCHEMA_VERSION},
 )

@@ -103,3 +103,26 @@ def test_build_model_size_stays_small():
     cfg = NeuralConfig(vocab_size=32000)  # the defaults a user gets
     n = sum(p.numel() for p in build_model(cfg).parameters())
     assert n < 10_000_000
+
+
+def test_cascade_sends_only_uncertain_documents_to_the_neural_lm(neural_root, tmp_path):
+    from test_pipeline import assert_reconciles, output_rows, run
+    from winnow.pipeline.routing import manifest_directions
+    from winnow.pipeline.tuning import TuneOptions, load_scored, tune
+
+    scored = tmp_path / "scored"
+    run(neural_root, [SAMPLE_WEB], scored, thresholds=None)
+    thresholds = tune(load_scored(str(scored)), manifest_directions(neural_root), TuneOptions(cascade_band=0.3))
+    en_rules = thresholds["languages"]["en"]["rules"]
+    assert {r["cascade"]["score"] for r in en_rules} == {"neural_log_ratio", "neural_clean_pp"}
+    thresholds["languages"]["*"] = {"rules": []}
+    out = tmp_path / "out"
+    result = run(neural_root, [SAMPLE_WEB], out, thresholds=thresholds)
+    docs, _ = assert_reconciles(result, out)
+    en = [d for d in docs if d["lang"] == "en" and d["n_lines"]]
+    by_neural = [d for d in en if d["decided_by"] == "neural"]
+    assert 0 < len(by_neural) < len(en)  # some, not all, went to the neural LM
+    assert all(d["neural_clean_pp"] is not None for d in by_neural)
+    assert all(d["neural_clean_pp"] is None for d in en if d["decided_by"] == "kenlm")
+    assert result.counters["neural_scored"] == result.summary["neural_scored"] == len(by_neural)
+    assert len(by_neural) <= 0.7 * len(en)  # at most the bands' share (two rules, 30% each)
