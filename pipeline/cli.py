@@ -460,6 +460,13 @@ def cmd_tune(args) -> int:
             mark = "rule" if rule else "info"
             print(f"  [{mark}] {score:<18} {d['method']:<10} threshold {value:<10} "
                   f"drop {d.get('drop_rate', 0):.1%}  {d['verdict'][:110]}")
+        for rule in spec["rules"]:
+            if rule["score"] == "combined":
+                lab = rule["diagnostics"]["labels"]
+                weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(rule["combined"]["features"],
+                                                                     rule["combined"]["coef"]))
+                print(f"  [rule] combined (logistic) P(bad) >= {rule['value']:.3f}: ROC-AUC {lab['roc_auc']:.3f}, "
+                      f"precision {lab['precision']:.2f}, recall {lab['recall']:.2f}; weights {weights}")
     print(f"thresholds {result['version']} -> {args.output}")
     return 0
 

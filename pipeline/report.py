@@ -145,6 +145,9 @@ def render_html(report: dict) -> str:
             parts.append("<table><tr><th></th><th>labelled bad</th><th>labelled good</th></tr>"
                          f"<tr><th>dropped</th><td>{c['tp']}</td><td>{c['fp']}</td></tr>"
                          f"<tr><th>kept</th><td>{c['fn']}</td><td>{c['tn']}</td></tr></table>")
+        for rule in entry.get("rules", []):
+            if rule.get("score") == "combined":
+                parts.append(_combined_section(rule))
         for score, s in entry["scores"].items():
             d = s["diagnostics"]
             supported = d.get("method") in ("mixture", "labels")
@@ -158,6 +161,17 @@ def render_html(report: dict) -> str:
             parts.append(_samples_table(s["samples"]))
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _combined_section(rule: dict) -> str:
+    e = html.escape
+    c, lab = rule["combined"], rule["diagnostics"]["labels"]
+    rows = "".join(f"<tr><td>{e(f)}</td><td>{w:+.3f}</td></tr>" for f, w in zip(c["features"], c["coef"]))
+    return (f"<h3>combined score (logistic regression)</h3><div class=\"verdict ok\"><b>Rule.</b> drop when "
+            f"P(bad) &ge; {rule['value']:.3f} ({e(rule['reason'])}): ROC-AUC {lab['roc_auc']:.3f}, precision "
+            f"{lab['precision']:.2f}, recall {lab['recall']:.2f} on {lab['n']} labelled documents.</div>"
+            f"<table><tr><th>feature (standardized; log10 for perplexities and tokens)</th><th>weight</th></tr>"
+            f"{rows}<tr><td>intercept</td><td>{c['intercept']:+.3f}</td></tr></table>" + _svg_pr(lab))
 
 
 def _plain_verdict(d: dict, cuts: list) -> str:

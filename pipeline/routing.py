@@ -44,6 +44,7 @@ class Rule:
     cascade_value: float | None = None
     cascade_direction: str | None = None
     band: tuple[float, float] | None = None
+    combined: dict | None = None  # logistic model over several scores (score == "combined")
 
     def fires(self, score: float | None) -> bool:
         return _beyond(score, self.value, self.direction)
@@ -54,6 +55,17 @@ class Rule:
             return False
         v = scores.get(self.score)
         return v is not None and not math.isnan(v) and self.band[0] <= v <= self.band[1]
+
+
+def combined_probability(model: dict, scores: dict, n_tokens) -> float:
+    """The logistic model of a combined rule on one document's scores."""
+    z = model["intercept"]
+    for f, mean, std, coef in zip(model["features"], model["mean"], model["std"], model["coef"]):
+        v = n_tokens if f == "n_tokens" else scores.get(f)
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            x = math.log10(v) if (f.endswith("_pp") or f == "n_tokens") and v > 0 else v
+            z += coef * (x - mean) / std  # a missing feature sits at its mean (adds 0)
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 def _beyond(score: float | None, value: float, direction: str) -> bool:
@@ -157,6 +169,16 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
         langs = sorted(directions) if lang == ANY_LANG else [lang]
         rules = []
         for i, r in enumerate(spec["rules"]):
+            if r["score"] == "combined":
+                spec_c = r.get("combined") or {}
+                missing = [f for la in langs for f in spec_c.get("features", [])
+                           if f != "n_tokens" and f not in directions[la]]
+                if not spec_c.get("features") or missing:
+                    problems.append(f"{lang}: rule {i} combines {sorted(set(missing)) or 'no features'}, which "
+                                    f"the models do not produce")
+                    continue
+                rules.append(Rule("combined", float(r["value"]), r["reason"], ABOVE, combined=spec_c))
+                continue
             sides = {directions[la][r["score"]] for la in langs if r["score"] in directions[la]}
             missing = [la for la in langs if r["score"] not in directions[la]]
             if missing:
@@ -223,7 +245,11 @@ class Router:
             return Decision(DROP, "too_short")
         by = "kenlm"
         for rule in rules.rules:
-            if rule.uncertain(scores) and scores.get(rule.cascade_score) is not None:
+            if rule.combined is not None:
+                if rule.fires(combined_probability(rule.combined, scores, n_tokens)):
+                    return Decision(DROP, rule.reason, "combined")
+                by = "combined"
+            elif rule.uncertain(scores) and scores.get(rule.cascade_score) is not None:
                 by = "neural"
                 if _beyond(scores[rule.cascade_score], rule.cascade_value, rule.cascade_direction):
                     return Decision(DROP, rule.reason, by)

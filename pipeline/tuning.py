@@ -270,6 +270,7 @@ class TuneOptions:
     seed: int = 0
     min_docs: int = MIN_DOCS
     cascade_band: float = 0.2       # share of documents around a KenLM cut that a neural LM re-decides
+    combined: bool = True           # with labels: fit a logistic regression over all scores
 
 
 def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions,
@@ -455,6 +456,12 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
                         rule["cascade"] = cascade
                 rules.append(rule)
         rules.sort(key=lambda r: chosen.index(r["score"]))
+        if lab is not None and opts.combined:
+            features = [f for f in sorted(directions[lang]) + ["n_tokens"] if f in cols]
+            combined = tune_combined(features, cols, mask, lab, opts)
+            if combined:
+                # With labels, one calibrated rule replaces the single-score ones (kept as diagnostics).
+                rules = [combined]
         out_langs[lang] = {"min_tokens": min_tokens, "rules": rules,
                            "diagnostics": {"documents": rows, "scores": diagnostics}}
     body = {"languages": _json_safe(out_langs)}
@@ -489,3 +496,61 @@ def _json_safe(obj):
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+# --- combined score (labels): logistic regression over the available scores ---------------------
+
+def feature_matrix(features: list[str], cols: dict, mask) -> np.ndarray:
+    """Features of the documents in ``mask``: log10 of perplexities and token counts, log-ratios as is."""
+    out = []
+    for f in features:
+        raw = np.array([np.nan if v is None else v for v in np.array(cols[f], dtype=object)[mask]], dtype=float)
+        if f.endswith("_pp") or f == "n_tokens":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                raw = np.log10(raw)
+        out.append(raw)
+    return np.column_stack(out) if out else np.zeros((int(np.sum(mask)), 0))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, iters: int = 50) -> dict:
+    """Newton-Raphson logistic regression on standardized features (NaN -> the mean)."""
+    mean = np.nanmean(x, axis=0)
+    std = np.nanstd(x, axis=0)
+    std[~(std > 0)] = 1.0
+    z = np.nan_to_num((x - mean) / std)
+    a = np.column_stack([np.ones(len(z)), z])
+    w = np.zeros(a.shape[1])
+    reg = np.eye(a.shape[1]) * l2
+    reg[0, 0] = 0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(a @ w, -30, 30)))
+        grad = a.T @ (p - y) + reg @ w
+        hess = (a * (p * (1 - p))[:, None]).T @ a + reg
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"mean": mean.tolist(), "std": std.tolist(), "intercept": float(w[0]), "coef": w[1:].tolist()}
+
+
+def logistic_probability(model: dict, x: np.ndarray) -> np.ndarray:
+    z = np.nan_to_num((x - np.array(model["mean"])) / np.array(model["std"]))
+    return 1 / (1 + np.exp(-np.clip(model["intercept"] + z @ np.array(model["coef"]), -30, 30)))
+
+
+def tune_combined(features: list[str], cols: dict, mask, labels: np.ndarray, opts: TuneOptions,
+                  reason: str = "harmful") -> dict | None:
+    """A calibrated combination of the scores, fitted on the labelled documents of a language."""
+    x = feature_matrix(features, cols, mask)
+    known = labels >= 0
+    y = labels[known].astype(float)
+    if known.sum() < 20 or y.sum() < 5 or (1 - y).sum() < 5 or x.shape[1] < 2:
+        return None
+    model = fit_logistic(x[known], y)
+    prob = logistic_probability(model, x)
+    lab = _label_diagnostics(prob[known], y.astype(int), "above", opts, prob)
+    return {"score": "combined", "value": float(lab["cut"]), "reason": reason, "method": "logistic",
+            "combined": {"features": features, **model},
+            "diagnostics": {"n": int(known.sum()), "drop_rate": float((prob >= lab["cut"]).mean()),
+                            "verdict": f"logistic regression on {', '.join(features)}; cut {lab['how']}",
+                            "labels": lab}}

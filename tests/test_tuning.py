@@ -112,3 +112,32 @@ def test_tune_writes_a_valid_file_and_a_language_with_three_documents_gets_no_ru
     assert out["languages"]["de"]["rules"] == []
     assert "too few documents" in out["languages"]["de"]["diagnostics"]["scores"]["kenlm_clean_pp"]["verdict"]
     assert out["version"].startswith("tune-")
+
+
+def test_combined_score_beats_each_feature_and_routes():
+    from winnow.pipeline.routing import Router, load_thresholds_dict
+
+    n = 3000
+    y = rng.integers(0, 2, n)
+    a = rng.normal(2.0 + 0.5 * y, 0.5)          # two weak, independent signals
+    b = rng.normal(0.0 - 0.5 * y, 0.5)
+    rows = [{"doc_id": str(i), "lang": "en", "kenlm_clean_pp": float(10 ** a[i]), "kenlm_harmful_pp": 50.0,
+             "kenlm_log_ratio": float(b[i])} for i in range(n)]
+    labels = {str(i): int(y[i]) for i in range(n)}
+    directions = {"en": {"kenlm_clean_pp": ABOVE, "kenlm_harmful_pp": BELOW, "kenlm_log_ratio": BELOW}}
+    out = tune(_table(rows), directions, TuneOptions(), labels=labels)
+    (rule,) = out["languages"]["en"]["rules"]
+    assert rule["score"] == "combined" and rule["method"] == "logistic"
+    single = out["languages"]["en"]["diagnostics"]["scores"]
+    auc = rule["diagnostics"]["labels"]["roc_auc"]
+    assert auc > single["kenlm_clean_pp"]["labels"]["roc_auc"] + 0.05
+    assert auc > single["kenlm_log_ratio"]["labels"]["roc_auc"] + 0.05
+    coef = dict(zip(rule["combined"]["features"], rule["combined"]["coef"]))
+    assert coef["kenlm_clean_pp"] > 0 > coef["kenlm_log_ratio"]  # directions learned from labels
+    router = Router(load_thresholds_dict(out, directions), directions)
+    bad = router.decide(skip=None, lang="en", n_lines=1, n_tokens=50,
+                        scores={"kenlm_clean_pp": 10 ** 3.0, "kenlm_log_ratio": -1.5, "kenlm_harmful_pp": 50.0})
+    good = router.decide(skip=None, lang="en", n_lines=1, n_tokens=50,
+                         scores={"kenlm_clean_pp": 10 ** 1.5, "kenlm_log_ratio": 0.5, "kenlm_harmful_pp": 50.0})
+    assert (bad.route, bad.reason, bad.decided_by) == ("drop", "harmful", "combined")
+    assert good.route == "keep"
