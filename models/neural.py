@@ -88,10 +88,11 @@ def build_model(cfg: NeuralConfig):
     return TinyCausalLM()
 
 
-def _windows(ids: list[int], bos: int, eos: int, max_len: int):
-    """(inputs, targets) windows of one line: inputs <s> t1..tn, targets t1..tn </s>."""
-    inputs = [bos] + ids
-    targets = ids + [eos]
+def _windows(ids: list[int], bos: int, eos: int | None, max_len: int):
+    """(inputs, targets) windows of one line: inputs <s> t1..tn, targets t1..tn </s>
+    (no </s> target for a line cut short: ``eos`` None)."""
+    targets = ids + ([eos] if eos is not None else [])
+    inputs = ([bos] + ids)[: len(targets)]
     for start in range(0, len(targets), max_len):
         yield inputs[start:start + max_len], targets[start:start + max_len]
 
@@ -118,8 +119,9 @@ class NeuralLM:
         window's score exactly what it would be alone, with far less padding."""
         torch = _torch()
         segments = []  # (line index, inputs, targets)
-        for li, ids in enumerate(lines):
-            for inp, tgt in _windows(ids, self.bos, self.eos, self.cfg.max_len):
+        for li, line in enumerate(lines):
+            ids, cut = line if isinstance(line, tuple) else (line, False)
+            for inp, tgt in _windows(ids, self.bos, None if cut else self.eos, self.cfg.max_len):
                 segments.append((li, inp, tgt))
         rows = _pack(segments, self.cfg.max_len)
         totals = [0.0] * len(lines)
@@ -177,15 +179,20 @@ def _pack(segments, capacity: int) -> list[list]:
     return rows
 
 
-def truncate_lines(lines: list[list[int]], budget: int) -> list[list[int]]:
-    """The lines a document scores within ``budget`` tokens (pieces + </s> per line)."""
+def truncate_lines(lines: list[list[int]], budget: int) -> list[tuple[list[int], bool]]:
+    """The lines a document scores within ``budget`` tokens, as (pieces, cut short). A whole
+    line costs its pieces + </s>; the line that crosses the budget is scored on its first
+    pieces only, without the </s> it does not reach."""
     out = []
     for ids in lines:
         if budget <= 0:
             break
-        take = ids[: max(budget - 1, 0)]
-        out.append(take)
-        budget -= len(take) + 1
+        if len(ids) + 1 <= budget:
+            out.append((ids, False))
+            budget -= len(ids) + 1
+        else:
+            out.append((ids[:budget], True))
+            budget = 0
     return out
 
 

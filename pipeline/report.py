@@ -37,15 +37,12 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
         rules = ((thresholds or {}).get("languages", {}).get(lang)
                  or (thresholds or {}).get("languages", {}).get("*") or {}).get("rules", [])
         lab = np.array([labels.get(i, -1) for i in ids[mask]], dtype=int) if labels else None
-        dropped = np.zeros(int(mask.sum()), dtype=bool)
+        dropped = _dropped(table, mask, lang, thresholds, directions)
         scores = {}
         for score, direction in sorted(directions[lang].items()):
             raw = np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]], dtype=float)
             diag = tune_score(score, direction, raw, opts, lab)
             cuts = [r["value"] for r in rules if r["score"] == score]
-            for cut in cuts:
-                fires = (raw > cut) if direction == ABOVE else (raw < cut)
-                dropped |= np.nan_to_num(fires, nan=False).astype(bool)
             scores[score] = {
                 "direction": direction, "diagnostics": diag, "thresholds": cuts,
                 "histogram": _histogram(score, raw, cuts, diag),
@@ -63,6 +60,21 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
                                       "fn": int((~pred & (y == 1)).sum()), "tn": int((~pred & (y == 0)).sum())}
         report["languages"][lang] = entry
     return _json_safe(report)
+
+
+def _dropped(table, mask, lang: str, thresholds: dict | None, directions: dict) -> np.ndarray:
+    """Which documents of ``lang`` the thresholds drop, decided by the Router itself (rules,
+    combined rule, cascade, min_tokens, reader reasons), so the report shows what run does."""
+    n = int(mask.sum())
+    if not thresholds:
+        return np.zeros(n, dtype=bool)
+    from .routing import DROP, Router, load_thresholds_dict
+
+    router = Router(load_thresholds_dict(thresholds, directions), directions)
+    rows = table.filter(mask).to_pylist()
+    return np.array([router.decide(skip=r.get("reason") if r.get("route") == "scored" else None, lang=lang,
+                                   n_lines=r.get("n_lines") if r.get("n_lines") is not None else 1,
+                                   n_tokens=r.get("n_tokens"), scores=r).route == DROP for r in rows], dtype=bool)
 
 
 def _histogram(score, raw, cuts, diag, bins: int = 40) -> dict:
@@ -165,10 +177,12 @@ def render_html(report: dict) -> str:
 
 def _combined_section(rule: dict) -> str:
     e = html.escape
-    c, lab = rule["combined"], rule["diagnostics"]["labels"]
+    c, lab = rule.get("combined") or {}, (rule.get("diagnostics") or {}).get("labels")
+    if not lab or not all(isinstance(w, (int, float)) for w in c.get("coef", [None])):
+        return "<h3>combined score</h3><p class=\"muted\">no fitted diagnostics in this thresholds file</p>"
     rows = "".join(f"<tr><td>{e(f)}</td><td>{w:+.3f}</td></tr>" for f, w in zip(c["features"], c["coef"]))
     return (f"<h3>combined score (logistic regression)</h3><div class=\"verdict ok\"><b>Rule.</b> drop when "
-            f"P(bad) &ge; {rule['value']:.3f} ({e(rule['reason'])}): ROC-AUC {lab['roc_auc']:.3f}, precision "
+            f"P(bad) &gt; {rule['value']:.3f} ({e(rule['reason'])}): ROC-AUC {lab['roc_auc']:.3f}, precision "
             f"{lab['precision']:.2f}, recall {lab['recall']:.2f} on {lab['n']} labelled documents.</div>"
             f"<table><tr><th>feature (standardized; log10 for perplexities and tokens)</th><th>weight</th></tr>"
             f"{rows}<tr><td>intercept</td><td>{c['intercept']:+.3f}</td></tr></table>" + _svg_pr(lab))

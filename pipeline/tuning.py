@@ -324,17 +324,24 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
     return out
 
 
+def _between(bad: np.ndarray, cut_bad: float) -> float:
+    """A value strictly between ``cut_bad`` and the next lower score, so that the router's
+    strict comparison ("drop when beyond the value") drops exactly the documents >= cut."""
+    lower = bad[bad < cut_bad]
+    return float((cut_bad + lower.max()) / 2) if len(lower) else float(cut_bad - max(1.0, abs(cut_bad)))
+
+
 def _label_diagnostics(x, y, direction, opts: TuneOptions, all_x) -> dict:
     bad = x if direction == ABOVE else -x
     cut_bad, how = choose_labelled_cut(bad, y, target_precision=opts.target_precision,
                                        target_recall=opts.target_recall, beta=opts.beta)
     pred = bad >= cut_bad
+    cut_bad = _between(bad, cut_bad)
     c = confusion(pred, y)
     tpr = c["tp"] / max(c["tp"] + c["fn"], 1)
     fpr = c["fp"] / max(c["fp"] + c["tn"], 1)
     cut = cut_bad if direction == ABOVE else -cut_bad
-    # ">=" on the bad scale; on the score's scale a tie sits on the drop side
-    corpus_drop = float(((all_x >= cut) if direction == ABOVE else (all_x <= cut)).mean())
+    corpus_drop = float(((all_x > cut) if direction == ABOVE else (all_x < cut)).mean())
     prevalence = opts.prevalence if opts.prevalence is not None else rogan_gladen(corpus_drop, tpr, fpr)
     curve = pr_curve(bad, y)
     step = max(1, len(curve["cut"]) // 200)  # keep the report light
@@ -343,7 +350,7 @@ def _label_diagnostics(x, y, direction, opts: TuneOptions, all_x) -> dict:
         "roc_auc": roc_auc(bad, y), "cut": float(cut), "how": how,
         "precision": c["tp"] / max(c["tp"] + c["fp"], 1), "recall": tpr, "fpr": fpr,
         "f1": 2 * c["tp"] / max(2 * c["tp"] + c["fp"] + c["fn"], 1), "confusion": c,
-        "ci95": bootstrap(bad, y, cut_bad, n=opts.bootstrap, seed=opts.seed),
+        "ci95": bootstrap(bad, y, np.nextafter(cut_bad, np.inf), n=opts.bootstrap, seed=opts.seed),
         "corpus_drop_rate": corpus_drop,
         "corpus_prevalence": prevalence,
         "corpus_prevalence_source": "given" if opts.prevalence is not None else "Rogan-Gladen estimate from the drop rate",
@@ -506,8 +513,8 @@ def feature_matrix(features: list[str], cols: dict, mask) -> np.ndarray:
     for f in features:
         raw = np.array([np.nan if v is None else v for v in np.array(cols[f], dtype=object)[mask]], dtype=float)
         if f.endswith("_pp") or f == "n_tokens":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                raw = np.log10(raw)
+            raw[~(raw > 0)] = np.nan  # log10 of 0 (an empty document) would poison the fit
+            raw = np.log10(raw)
         out.append(raw)
     return np.column_stack(out) if out else np.zeros((int(np.sum(mask)), 0))
 
@@ -543,14 +550,24 @@ def tune_combined(features: list[str], cols: dict, mask, labels: np.ndarray, opt
     """A calibrated combination of the scores, fitted on the labelled documents of a language."""
     x = feature_matrix(features, cols, mask)
     known = labels >= 0
+    usable = [j for j in range(x.shape[1]) if np.isfinite(x[known, j]).any()]  # e.g. no neural scores
+    features, x = [features[j] for j in usable], x[:, usable]
     y = labels[known].astype(float)
     if known.sum() < 20 or y.sum() < 5 or (1 - y).sum() < 5 or x.shape[1] < 2:
         return None
     model = fit_logistic(x[known], y)
     prob = logistic_probability(model, x)
-    lab = _label_diagnostics(prob[known], y.astype(int), "above", opts, prob)
+    # The cut and every diagnostic come from out-of-fold probabilities (5 folds), not from
+    # the documents each model was fitted on; the rule itself uses the model fitted on all.
+    xk = x[known]
+    fold = np.arange(len(y)) % 5
+    oof = np.empty(len(y))
+    for k in range(5):
+        oof[fold == k] = logistic_probability(fit_logistic(xk[fold != k], y[fold != k]), xk[fold == k])
+    lab = _label_diagnostics(oof, y.astype(int), "above", opts, prob)
     return {"score": "combined", "value": float(lab["cut"]), "reason": reason, "method": "logistic",
             "combined": {"features": features, **model},
-            "diagnostics": {"n": int(known.sum()), "drop_rate": float((prob >= lab["cut"]).mean()),
-                            "verdict": f"logistic regression on {', '.join(features)}; cut {lab['how']}",
+            "diagnostics": {"n": int(known.sum()), "drop_rate": float((prob > lab["cut"]).mean()),
+                            "verdict": f"logistic regression on {', '.join(features)}; cut {lab['how']} "
+                                       f"on 5-fold out-of-fold probabilities",
                             "labels": lab}}

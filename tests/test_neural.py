@@ -44,9 +44,13 @@ def independent_log10p(ms, name, text):
     for line in normalize_lines(text):
         if budget <= 0:
             break
-        ids = sp.encode(line)[: max(budget - 1, 0)]
-        budget -= len(ids) + 1
-        inputs, targets = [sp.bos_id()] + ids, ids + [sp.eos_id()]
+        ids = sp.encode(line)
+        if len(ids) + 1 <= budget:
+            targets = ids + [sp.eos_id()]
+            budget -= len(ids) + 1
+        else:  # cut short: no </s>
+            ids, targets, budget = ids[:budget], ids[:budget], 0
+        inputs = ([sp.bos_id()] + ids)[: len(targets)]
         for s in range(0, len(targets), cfg.max_len):
             x = torch.tensor([inputs[s:s + cfg.max_len]])
             with torch.inference_mode():

@@ -141,3 +141,36 @@ def test_combined_score_beats_each_feature_and_routes():
                          scores={"kenlm_clean_pp": 10 ** 1.5, "kenlm_log_ratio": 0.5, "kenlm_harmful_pp": 50.0})
     assert (bad.route, bad.reason, bad.decided_by) == ("drop", "harmful", "combined")
     assert good.route == "keep"
+
+
+def test_learned_cut_and_router_agree_on_ties():
+    """The labelled cut sits between scores, so run drops exactly what tune measured."""
+    from winnow.pipeline.routing import Router, load_thresholds_dict
+
+    rows = [{"doc_id": str(i), "lang": "en", "kenlm_clean_pp": float(i)} for i in range(1, 31)]
+    labels = {str(i): int(i >= 21) for i in range(1, 31)}
+    directions = {"en": {"kenlm_clean_pp": ABOVE}}
+    out = tune(_table(rows), directions, TuneOptions(combined=False), labels=labels)
+    (rule,) = out["languages"]["en"]["rules"]
+    assert 20 < rule["value"] < 21
+    router = Router(load_thresholds_dict(out, directions), directions)
+    dropped = [i for i in range(1, 31) if router.decide(skip=None, lang="en", n_lines=1, n_tokens=9,
+                                                        scores={"kenlm_clean_pp": float(i)}).route == "drop"]
+    assert dropped == list(range(21, 31))
+    assert out["languages"]["en"]["diagnostics"]["scores"]["kenlm_clean_pp"]["labels"]["recall"] == 1.0
+
+
+def test_report_applies_the_combined_rule():
+    from winnow.pipeline.report import build_report
+
+    n = 400
+    y = rng.integers(0, 2, n)
+    rows = [{"doc_id": str(i), "lang": "en", "kenlm_clean_pp": float(10 ** rng.normal(2 + y[i], 0.3)),
+             "kenlm_harmful_pp": 50.0, "kenlm_log_ratio": float(rng.normal(-y[i], 0.3))} for i in range(n)]
+    directions = {"en": {"kenlm_clean_pp": ABOVE, "kenlm_harmful_pp": BELOW, "kenlm_log_ratio": BELOW}}
+    out = tune(_table(rows), directions, TuneOptions(), labels={str(i): int(y[i]) for i in range(n)})
+    assert out["languages"]["en"]["rules"][0]["score"] == "combined"
+    report = build_report(_table(rows), directions, thresholds=out, labels={str(i): int(y[i]) for i in range(n)})
+    en = report["languages"]["en"]
+    assert en["drop_rate"] == pytest.approx(y.mean(), abs=0.05)
+    assert en["confusion"]["tp"] > 0.9 * y.sum()
