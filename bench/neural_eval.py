@@ -147,8 +147,8 @@ def main() -> None:
         print(f"| {name} | {_prf(alone, y_test)} | {_prf(cascade, y_test)} | {band.mean():.0%} |")
 
     texts = all_test_texts[:2000]
-    kenlm_only = Scorer(_only(ms, "kenlm"))
-    neural_only = Scorer(_only(ms, "neural"))
+    kenlm_only = Scorer(ms.only("kenlm"))
+    neural_only = Scorer(ms.only("neural"))
     t = {}
     for label, sc in (("kenlm", kenlm_only), ("neural", neural_only)):
         best = []
@@ -165,12 +165,6 @@ def main() -> None:
     for label, v in (("KenLM only (clean + harmful)", t["kenlm"]), ("neural only (clean + harmful)", t["neural"]),
                      ("cascade, 20% of documents to the neural LMs", cascade_t)):
         print(f"  {label}: {len(texts) / max(v):.0f} / {len(texts) / np.median(v):.0f} docs/s per CPU-second")
-
-
-def _only(ms, kind):
-    import dataclasses
-
-    return dataclasses.replace(ms, lms={n: lm for n, lm in ms.lms.items() if lm.kind == kind})
 
 
 def _best_cut(bad, y):

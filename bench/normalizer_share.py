@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from bench.shared_corpora import WORK, require_data, web_texts  # noqa: E402
 from reference_normalizer import normalize_lines as reference_lines  # noqa: E402
 
+import dataclasses  # noqa: E402
 import itertools  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -55,9 +56,7 @@ def main() -> None:
     sp = ms.tokenizer
     native = ms.lms["kenlm-clean"]
     lm = load_model_set(WORK / "models", "en", native=False).lms["kenlm-clean"].model
-    only_clean = load_model_set(WORK / "models", "en")
-    del only_clean.lms["kenlm-harmful"]
-    scorer = Scorer(only_clean)
+    scorer = Scorer(dataclasses.replace(ms, lms={"kenlm-clean": native}))
     texts = web_texts(args.limit, corpus=args.corpus)
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     batch = 256

@@ -25,7 +25,7 @@ from .scorer import DocumentScore, LMScore, Scorer, perplexity
 __all__ = [
     "NORMALIZER_VERSION", "normalize", "normalize_lines",
     "ModelSet", "load_model_set", "load_model_sets", "available_languages",
-    "Scorer", "DocumentScore", "LMScore", "perplexity", "score_texts",
+    "Scorer", "DocumentScore", "LMScore", "perplexity", "score_texts", "score_by_language",
     "LanguageIdentifier", "WinnowModelError", "TrainingError", "ToolNotFoundError",
 ]
 
@@ -47,19 +47,24 @@ def score_texts(
     With ``lang=None`` each text's language is identified with fastText and scored by that
     language's model set; a text whose language has no model set gets only ``lang``.
     """
-    if lang is not None:
-        scorer = Scorer(load_model_set(models, lang))
-        return [{"lang": lang, **d} for d in scorer.score_dicts(texts)]
-    lid = lid or LanguageIdentifier()
-    predictions = lid.predict(texts)
+    sets = load_model_sets(models, [lang] if lang else None)
+    return score_by_language(texts, {code: Scorer(ms) for code, ms in sets.items()}, lang=lang,
+                             lid=None if lang else (lid or LanguageIdentifier()))
+
+
+def score_by_language(texts: Sequence[str], scorers: dict, *, lang: str | None = None,
+                      lid: LanguageIdentifier | None = None) -> list[dict]:
+    """Each text scored by its language's Scorer: ``lang`` for all, or identified by ``lid``.
+
+    ``lang_prob`` is fastText's probability, or None when the language was given.
+    """
+    predictions = [(lang, None)] * len(texts) if lang else lid.predict(texts)
+    out = [{"lang": code, "lang_prob": prob} for code, prob in predictions]
     by_lang: dict[str, list[int]] = {}
     for i, (code, _) in enumerate(predictions):
         by_lang.setdefault(code, []).append(i)
-    out = [{"lang": code, "lang_prob": prob} for code, prob in predictions]
-    have = set(available_languages(models))
     for code, idx in by_lang.items():
-        if code in have:
-            scorer = Scorer(load_model_set(models, code))
-            for i, scores in zip(idx, scorer.score_dicts([texts[i] for i in idx])):
+        if code in scorers:
+            for i, scores in zip(idx, scorers[code].score_dicts([texts[i] for i in idx])):
                 out[i].update(scores)
     return out

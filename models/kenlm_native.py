@@ -39,9 +39,6 @@ def load_library():
     lib.winnow_kenlm_load.restype = ctypes.c_void_p
     lib.winnow_kenlm_load.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
     lib.winnow_kenlm_free.argtypes = [ctypes.c_void_p]
-    lib.winnow_kenlm_order.argtypes = [ctypes.c_void_p]
-    lib.winnow_kenlm_index.restype = ctypes.c_uint32
-    lib.winnow_kenlm_index.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
     lib.winnow_kenlm_index_many.restype = None
     lib.winnow_kenlm_index_many.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p,
                                             ctypes.c_int64, ctypes.c_void_p]
@@ -66,10 +63,6 @@ class NativeKenLM:
         handle, self._handle = getattr(self, "_handle", None), None
         if handle:
             self._lib.winnow_kenlm_free(handle)
-
-    @property
-    def order(self) -> int:
-        return self._lib.winnow_kenlm_order(self._handle)
 
     def vocab_map(self, words: list[str]) -> np.ndarray:
         """KenLM index of each word (0 = <unk>), as a lookup table for piece ids."""

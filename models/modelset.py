@@ -119,6 +119,12 @@ class ModelSet:
             )
         return cls(lang, folder, tokenizer, tok_manifest, lms, words)
 
+    def only(self, kind: str) -> "ModelSet":
+        """This model set with only its language models of ``kind`` (kenlm, neural)."""
+        import dataclasses
+
+        return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if lm.kind == kind})
+
     def describe(self) -> dict:
         return {
             "lang": self.lang,

@@ -334,13 +334,9 @@ def cmd_score(args) -> int:
 
 
 def _score_batch(batch, scorers, lid, lang, out) -> int:
-    langs = [(lang, 1.0)] * len(batch) if lang else lid.predict(batch)
-    rows = [{"lang": code, "lang_prob": prob} for code, prob in langs]
-    for code, scorer in scorers.items():
-        idx = [i for i, (c, _) in enumerate(langs) if c == code]
-        if idx:
-            for i, scores in zip(idx, scorer.score_dicts([batch[i] for i in idx])):
-                rows[i].update(scores)
+    from winnow.models import score_by_language
+
+    rows = score_by_language(batch, scorers, lang=lang, lid=lid)
     for row in rows:
         out.write(json.dumps(row, allow_nan=True) + "\n")
     return len(rows)

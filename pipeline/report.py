@@ -32,12 +32,17 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
     ids = np.array(cols["doc_id"], dtype=object)
     tokens = np.array([t or 0 for t in cols.get("n_tokens", [0] * len(langs))], dtype=float)
     report = {"title": title, "thresholds_version": (thresholds or {}).get("version"), "languages": {}}
+    router = None
+    if thresholds:
+        from .routing import Router, load_thresholds_dict
+
+        router = Router(load_thresholds_dict(thresholds, directions), directions)
     for lang in sorted(set(langs.tolist()) & set(directions)):
         mask = langs == lang
         rules = ((thresholds or {}).get("languages", {}).get(lang)
                  or (thresholds or {}).get("languages", {}).get("*") or {}).get("rules", [])
         lab = np.array([labels.get(i, -1) for i in ids[mask]], dtype=int) if labels else None
-        dropped = _dropped(table, mask, lang, thresholds, directions)
+        dropped = _dropped(table, mask, lang, router)
         scores = {}
         for score, direction in sorted(directions[lang].items()):
             raw = np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]], dtype=float)
@@ -62,15 +67,13 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
     return _json_safe(report)
 
 
-def _dropped(table, mask, lang: str, thresholds: dict | None, directions: dict) -> np.ndarray:
+def _dropped(table, mask, lang: str, router) -> np.ndarray:
     """Which documents of ``lang`` the thresholds drop, decided by the Router itself (rules,
     combined rule, cascade, min_tokens, reader reasons), so the report shows what run does."""
-    n = int(mask.sum())
-    if not thresholds:
-        return np.zeros(n, dtype=bool)
-    from .routing import DROP, Router, load_thresholds_dict
+    if router is None:
+        return np.zeros(int(mask.sum()), dtype=bool)
+    from .routing import DROP
 
-    router = Router(load_thresholds_dict(thresholds, directions), directions)
     rows = table.filter(mask).to_pylist()
     return np.array([router.decide(skip=r.get("reason") if r.get("route") == "scored" else None, lang=lang,
                                    n_lines=r.get("n_lines") if r.get("n_lines") is not None else 1,

@@ -44,15 +44,16 @@ class DocumentProcessor:
         self.lid = lid or LanguageIdentifier()
         self.router = router
         self.thresholds_version = thresholds_version
-        self.scorers = {lang: Scorer(ms) for lang, ms in model_sets.items()}
         # Cascade: KenLM scores every document; neural LMs only those in an uncertain band.
         primary_neural = router.thresholds is not None and any(
             r.score.startswith("neural_") for lr in router.thresholds.languages.values() for r in lr.rules)
         self.cascade = router.cascades() and not primary_neural
         if self.cascade:
-            self.first = {lang: Scorer(_only(ms, "kenlm")) for lang, ms in model_sets.items()}
-            self.second = {lang: Scorer(_only(ms, "neural")) for lang, ms in model_sets.items()
+            self.first = {lang: Scorer(ms.only("kenlm")) for lang, ms in model_sets.items()}
+            self.second = {lang: Scorer(ms.only("neural")) for lang, ms in model_sets.items()
                            if any(lm.kind == "neural" for lm in ms.lms.values())}
+        else:
+            self.first = {lang: Scorer(ms) for lang, ms in model_sets.items()}
         self.neural_scored = 0  # documents the cascade sent to a neural LM
         self.model_hashes = {
             lang: [("sentencepiece", ms.tokenizer_manifest["files"]["sentencepiece.model"]["sha256"])]
@@ -69,11 +70,10 @@ class DocumentProcessor:
                 rows[i]["lang"], rows[i]["lang_prob"] = lang, prob
         by_lang: dict[str, list[int]] = {}
         for i in todo:
-            if rows[i]["lang"] in self.scorers:
+            if rows[i]["lang"] in self.first:
                 by_lang.setdefault(rows[i]["lang"], []).append(i)
-        first = self.first if self.cascade else self.scorers
         for lang, idx in by_lang.items():
-            self._fill(rows, idx, first[lang].score([docs[j]["text"] for j in idx]))
+            self._fill(rows, idx, self.first[lang].score([docs[j]["text"] for j in idx]))
             for i in idx:
                 rows[i]["models"] = self.model_hashes[lang]
             if self.cascade and lang in self.second:
@@ -110,13 +110,6 @@ class DocumentProcessor:
         for name in SCORE_COLUMNS:
             row[name] = None
         return row
-
-
-def _only(model_set, kind: str):
-    """The model set with only its LMs of ``kind``."""
-    import dataclasses
-
-    return dataclasses.replace(model_set, lms={n: lm for n, lm in model_set.lms.items() if lm.kind == kind})
 
 
 @dataclass

@@ -93,7 +93,8 @@ def test_shards_are_hive_partitioned_and_named_after_inputs(models_root, tmp_pat
     out = tmp_path / "out"
     run(models_root, [SAMPLE_WEB], out)
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
-    assert "keep/lang=en/part-sample-" in names[0] or any(n.startswith("keep/lang=en/part-sample-") for n in names)
+    assert any(n.startswith("keep/lang=en/part-sample-") for n in names)
+    assert any(n.startswith("drop/lang=und/part-sample-") for n in names)  # the WARC's image and 404
     assert not list(out.rglob(".*.tmp"))  # no temporary files left behind
     assert all(n.split("/")[0] in ("keep", "drop") for n in names)
 

@@ -39,15 +39,6 @@ void *winnow_kenlm_load(const char *path, char *err, size_t errlen) {
 
 void winnow_kenlm_free(void *model) { delete static_cast<lm::base::Model *>(model); }
 
-int winnow_kenlm_order(const void *model) {
-  return static_cast<const lm::base::Model *>(model)->Order();
-}
-
-// Index of a word (UTF-8, not NUL-terminated); 0 (<unk>) when the model does not know it.
-uint32_t winnow_kenlm_index(const void *model, const char *word, size_t len) {
-  return static_cast<const lm::base::Model *>(model)->BaseVocabulary().Index(StringPiece(word, len));
-}
-
 // Indices of n words packed back to back in `words`; word i spans [ends[i-1], ends[i]).
 void winnow_kenlm_index_many(const void *model, const char *words, const int64_t *ends, int64_t n,
                              uint32_t *out) {
