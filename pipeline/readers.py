@@ -417,6 +417,14 @@ def _each_record(path, raw, record_type, on_block, options, seen: list):
             yield from on_block(path, options, *item)
 
 
+def _record_doc(path, options, index, offset, url, rid, text, raw):
+    """A WARC/WET record's text as a document, or a too_large dead letter."""
+    if _too_large(text, options):
+        return _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=raw,
+                         url=url, record_id=rid)
+    return _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
+
+
 def _read_wet(path, raw, options: ReaderOptions):
     from fastwarc.warc import WarcRecordType
 
@@ -432,11 +440,7 @@ def _wet_block(path, options, index, offset, url, rid, block):
     except UnicodeDecodeError as exc:
         yield _rejected(path, index, "invalid_utf8", exc, offset=offset, raw=block, url=url, record_id=rid)
         return
-    if _too_large(text, options):
-        yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=block,
-                        url=url, record_id=rid)
-        return
-    yield _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
+    yield _record_doc(path, options, index, offset, url, rid, text, block)
 
 
 def _read_wet_lenient(path, options: ReaderOptions):
@@ -519,11 +523,7 @@ def _warc_block(path, options, index, offset, url, rid, block):
         yield _rejected(path, index, "extraction_failed", f"{type(exc).__name__}: {exc}", offset=offset,
                         raw=body, url=url, record_id=rid)
         return
-    if _too_large(text, options):
-        yield _rejected(path, index, "too_large", f"{len(text)} characters", offset=offset, raw=body,
-                        url=url, record_id=rid)
-        return
-    yield _doc(path, index, text, offset=offset, url=url, record_id=rid, doc_id=rid)
+    yield _record_doc(path, options, index, offset, url, rid, text, body)
 
 
 def _parse_http(block: bytes) -> tuple[int, dict, bytes]:
