@@ -1,63 +1,90 @@
-"""Neural LM inference: PyTorch against ONNX Runtime on the same static-shape batches.
+"""Neural LM inference: PyTorch against ONNX Runtime on the same packed batches.
 
     pip install onnxruntime onnx   # bench only, not a Winnow dependency
-    T=2 python bench/neural_onnx.py
+    python bench/neural_speed.py --onnx
 
-Needs the English neural model of bench/neural_eval.py. Exports it with the TorchScript-based
-exporter (a static (64, context) shape: nn.TransformerEncoder's fast path bakes the batch
-size into a dynamic export), then scores 200 dragnet pages truncated to 512 pieces in
-windows of the context length, three times each, and prints min / median and the
-largest difference in log-probabilities.
+The transformer body (embeddings, blocks, final norm: packed ids, positions and mask in,
+hidden states out) is exported with the TorchScript-based exporter at a static shape
+(rows, context): nn.TransformerEncoder's fast path bakes the batch size into the graph.
+The adaptive softmax picks each target's cluster with data-dependent indexing, which a
+static graph would have to compute for every cluster, so it runs in PyTorch for both.
+Both score the same padded batches; the script prints docs/s per CPU-second (min /
+median) of the body alone and of body + targets, and the largest log-probability gap.
 """
+from __future__ import annotations
+
 import os
-import sys
+import statistics
+import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from winnow.models import ModelSet, normalize_lines
-from bench.shared_corpora import web_texts
-ms = ModelSet.load(os.path.expanduser('~/.cache/winnow/bench/models-neural/en'))
-lm = ms.lms['neural-clean'].model
-model = lm.model
-cfg = lm.cfg
-x = torch.randint(0, cfg.vocab_size, (64, cfg.max_len))
-path = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'winnow-neural.onnx')
-torch.onnx.export(model, (x,), path, input_names=['x'], output_names=['logp'], dynamo=False, opset_version=17)
-import onnxruntime as ort
-so = ort.SessionOptions(); so.intra_op_num_threads = int(os.environ.get('T', '2'))
-sess = ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
-# real documents: dragnet web texts truncated to 512 pieces -> windows of max_len
-sp = ms.tokenizer
-docs = web_texts(200, corpus='dragnet')
-from winnow.models.neural import truncate_lines, _windows
-wins = []
-for d in docs:
-    for ids in truncate_lines(sp.encode(normalize_lines(d)), 512):
-        for inp, tgt in _windows(ids, sp.bos_id(), sp.eos_id(), cfg.max_len):
-            wins.append(inp)
-wins.sort(key=len)
-batches = []
-for i in range(0, len(wins), 64):
-    ch = wins[i:i+64]; w = cfg.max_len  # fixed shape: the exported graph is static
-    a = np.full((64, w), 0, dtype=np.int64)
-    for r, s in enumerate(ch): a[r, :len(s)] = s
-    batches.append(a)
-torch.set_num_threads(int(os.environ.get('T', '2')))
-def run_torch():
+
+def compare(lm, tokenizer, texts: list[str], repeats: int = 5, rows: int = 8) -> None:
+    import onnxruntime as ort
+    import torch
+
+    from winnow.models import normalize_lines
+    from winnow.models.neural import truncate_lines
+
+    cfg, model = lm.cfg, lm.model
+    threads = int(os.environ.get("WINNOW_NEURAL_THREADS", "1"))
+    torch.set_num_threads(threads)
+    lines = [ln for t in texts for ln in truncate_lines(tokenizer.encode(normalize_lines(t)), cfg.max_doc_tokens)]
+    batches, tokens, kept = [], 0, 0
+    for b in lm.batches(lines, rows, width=cfg.max_len):
+        tokens += int((b.y >= 0).sum())
+        if b.x.shape[0] == rows:  # the static graph takes full batches only
+            batches.append(b)
+            kept += int((b.y >= 0).sum())
+    docs = len(texts) * kept / tokens  # documents' worth of tokens in the full batches
+
+    class Body(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, x, pos, mask):
+            return self.m.hidden(x, pos=pos, mask=mask)
+
+    path = os.path.join(tempfile.gettempdir(), "winnow-neural-body.onnx")
+    b0 = batches[0]
     with torch.inference_mode():
-        for a in batches: model(torch.from_numpy(a))
-def run_ort():
-    for a in batches: sess.run(None, {'x': a})
-for name, f in (('torch', run_torch), ('onnxruntime', run_ort)):
-    ts = []
-    for _ in range(3):
-        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
-    print(f"{name}: {len(docs)} docs (<=512 pieces), {len(wins)} windows: min {min(ts):.2f}s median {sorted(ts)[1]:.2f}s -> {len(docs)/min(ts):.1f} docs/s")
-a = batches[len(batches)//2]
-with torch.inference_mode(): ref = model(torch.from_numpy(a)).numpy()
-got = sess.run(None, {'x': a})[0]
-print("max abs diff", float(np.abs(ref - got).max()))
+        torch.onnx.export(Body().eval(), (b0.x, b0.pos, b0.mask), path, input_names=["x", "pos", "mask"],
+                          output_names=["h"], dynamo=False, opset_version=17)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    feeds = [{"x": b.x.numpy(), "pos": b.pos.numpy(), "mask": b.mask.numpy()} for b in batches]
+
+    def torch_body():
+        with torch.inference_mode():
+            return [model.hidden(b.x, pos=b.pos, mask=b.mask) for b in batches]
+
+    def ort_body():
+        return [torch.from_numpy(sess.run(None, f)[0]) for f in feeds]
+
+    def targets(hs):
+        with torch.inference_mode():
+            return [model.target_logprob(h[b.y >= 0], b.y[b.y >= 0]) for h, b in zip(hs, batches)]
+
+    print(f"\nONNX Runtime vs PyTorch, {len(batches)} full packed batches of {rows} x {cfg.max_len} "
+          f"({threads} thread(s)): docs/s per CPU-second, min / median\n\n| backend | body | body + targets |"
+          f"\n|---|---|---|")
+    results = {}
+    for name, body in (("PyTorch", torch_body), ("ONNX Runtime", ort_body)):
+        body()
+        t_body, t_all = [], []
+        for _ in range(repeats):
+            start = time.process_time()
+            hs = body()
+            mid = time.process_time()
+            results[name] = targets(hs)
+            t_body.append(mid - start)
+            t_all.append(time.process_time() - start)
+        print(f"| {name} | {docs / max(t_body):.1f} / {docs / statistics.median(t_body):.1f} | "
+              f"{docs / max(t_all):.1f} / {docs / statistics.median(t_all):.1f} |")
+    gap = max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(results["PyTorch"], results["ONNX Runtime"]))
+    print(f"\nlargest |log p| difference per token: {gap:.2e}")

@@ -119,11 +119,11 @@ class ModelSet:
             )
         return cls(lang, folder, tokenizer, tok_manifest, lms, words)
 
-    def only(self, kind: str) -> "ModelSet":
-        """This model set with only its language models of ``kind`` (kenlm, neural)."""
+    def only(self, *kinds: str) -> "ModelSet":
+        """This model set with only its language models of ``kinds`` (kenlm, neural)."""
         import dataclasses
 
-        return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if lm.kind == kind})
+        return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if lm.kind in kinds})
 
     def describe(self) -> dict:
         return {

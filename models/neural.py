@@ -39,6 +39,20 @@ class NeuralConfig:
     heads: int = 4
     max_len: int = 128          # context window, in tokens (including <s>)
     max_doc_tokens: int = 512   # tokens scored per document at most
+    cutoffs: tuple[int, ...] = ()  # adaptive softmax clusters, by frequency rank (default_cutoffs)
+    div_value: float = 2.0         # each tail cluster's width is the previous one's / div_value
+
+    def __post_init__(self):
+        if not self.cutoffs:
+            object.__setattr__(self, "cutoffs", default_cutoffs(self.vocab_size))
+        object.__setattr__(self, "cutoffs", tuple(int(c) for c in self.cutoffs))
+
+
+def default_cutoffs(vocab_size: int) -> tuple[int, ...]:
+    """A head of the V/64 most frequent pieces, then tails to V/16, V/4 and the rest: most
+    tokens are decided in the head, so a token costs a few hundred dot products, not V."""
+    cuts = {vocab_size // k for k in (64, 16, 4)}
+    return tuple(sorted(c for c in cuts if 0 < c < vocab_size - 1)) or (1,)
 
 
 def _torch():
@@ -59,7 +73,9 @@ def build_model(cfg: NeuralConfig):
     nn = torch.nn
 
     class TinyCausalLM(nn.Module):
-        """Token + position embeddings, pre-norm transformer blocks, tied output layer."""
+        """Token + position embeddings, pre-norm transformer blocks and an adaptive softmax
+        (Grave et al. 2017) over pieces ordered by training frequency (``rank``): exact,
+        normalized probabilities at a fraction of a full softmax's cost."""
 
         def __init__(self):
             super().__init__()
@@ -69,11 +85,14 @@ def build_model(cfg: NeuralConfig):
                                                norm_first=True)
             self.blocks = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(cfg.dim)
+            self.out = nn.AdaptiveLogSoftmaxWithLoss(cfg.dim, cfg.vocab_size, list(cfg.cutoffs),
+                                                   div_value=cfg.div_value)
+            self.register_buffer("rank", torch.arange(cfg.vocab_size))  # piece id -> frequency rank (saved)
             self.register_buffer("mask", torch.triu(torch.full((cfg.max_len, cfg.max_len), float("-inf")), 1),
                                  persistent=False)
 
-        def forward(self, x, pos=None, mask=None):
-            """x: (batch, length) -> log-probabilities (batch, length, vocab).
+        def hidden(self, x, pos=None, mask=None):
+            """x: (batch, length) -> final hidden states (batch, length, dim).
 
             ``pos`` and ``mask`` (batch * heads, length, length) score several packed
             segments per row, each from its own start, as if alone."""
@@ -83,7 +102,20 @@ def build_model(cfg: NeuralConfig):
                 h = self.blocks(h, mask=self.mask[:n, :n], is_causal=True)
             else:
                 h = self.blocks(self.tok(x) + self.pos(pos), mask=mask)
-            return torch.log_softmax(self.norm(h) @ self.tok.weight.T, dim=-1)
+            return self.norm(h)
+
+        def target_logprob(self, h, y, chunk: int = 256):
+            """Natural-log probability of each target piece id ``y`` (n,) given states ``h`` (n, dim);
+            only the clusters the targets fall in are computed, ``chunk`` targets at a time
+            (cache-sized blocks: a large block's logits cost more in page faults than in math)."""
+            r = self.rank[y]
+            return torch.cat([self.out(h[i:i + chunk], r[i:i + chunk]).output for i in range(0, len(r), chunk)])
+
+        def forward(self, x):
+            """x: (batch, length) -> full log-probabilities (batch, length, vocab), in piece-id order."""
+            h = self.hidden(x)
+            full = self.out.log_prob(h.reshape(-1, h.shape[-1]))[:, self.rank]
+            return full.reshape(*x.shape, -1)
 
     return TinyCausalLM()
 
@@ -113,10 +145,26 @@ class NeuralLM:
             raise WinnowModelError(f"{weights}: weights do not fit the manifest's architecture ({exc})") from None
         self.model.eval()
 
-    def score_lines(self, lines: list[list[int]], batch: int = 32) -> tuple[list[float], list[int]]:
-        """Windows of all lines, packed several to a row (most lines are much shorter than
-        the context): a block-diagonal causal mask and per-segment positions keep each
-        window's score exactly what it would be alone, with far less padding."""
+    def score_lines(self, lines: list[list[int]], batch: int = 8) -> tuple[list[float], list[int]]:
+        """log10 P and tokens scored of each line (a list of ids, or (ids, cut short))."""
+        torch = _torch()
+        totals = torch.zeros(len(lines), dtype=torch.float64)
+        counts = [0] * len(lines)
+        with torch.inference_mode():
+            for b in self.batches(lines, batch):
+                h = self.model.hidden(b.x, pos=b.pos, mask=b.mask)
+                valid = b.y >= 0
+                logp = self.model.target_logprob(h[valid], b.y[valid])
+                totals.index_add_(0, b.line_of[valid], logp.double())
+                for li, n in b.lengths:
+                    counts[li] += n
+        return [t / LN10 for t in totals.tolist()], counts
+
+    def batches(self, lines, batch: int = 8, width: int | None = None):
+        """The windows of all lines, packed several to a row (most lines are much shorter than
+        the context), ``batch`` rows at a time: a block-diagonal causal mask and per-segment
+        positions keep each window's score exactly what it would be alone, with far less
+        padding. ``width`` fixes the row width (default: the longest row of the batch)."""
         torch = _torch()
         segments = []  # (line index, inputs, targets)
         for li, line in enumerate(lines):
@@ -124,38 +172,41 @@ class NeuralLM:
             for inp, tgt in _windows(ids, self.bos, None if cut else self.eos, self.cfg.max_len):
                 segments.append((li, inp, tgt))
         rows = _pack(segments, self.cfg.max_len)
-        totals = [0.0] * len(lines)
-        counts = [0] * len(lines)
-        heads = self.cfg.heads
-        with torch.inference_mode():
-            for i in range(0, len(rows), batch):
-                chunk = rows[i:i + batch]
-                width = max(sum(len(seg[1]) for seg in row) for row in chunk)
-                x = torch.full((len(chunk), width), self.pad, dtype=torch.long)
-                y = torch.full((len(chunk), width), -1, dtype=torch.long)
-                pos = torch.zeros((len(chunk), width), dtype=torch.long)
-                seg_id = torch.full((len(chunk), width), -1, dtype=torch.long)
-                owners = []
-                for r, row in enumerate(chunk):
-                    at = 0
-                    for k, (li, inp, tgt) in enumerate(row):
-                        n = len(inp)
-                        x[r, at:at + n] = torch.tensor(inp)
-                        y[r, at:at + n] = torch.tensor(tgt)
-                        pos[r, at:at + n] = torch.arange(n)
-                        seg_id[r, at:at + n] = k
-                        owners.append((r, at, n, li))
-                        at += n
-                same = seg_id[:, :, None] == seg_id[:, None, :]
-                causal = torch.ones(width, width, dtype=torch.bool).tril()
-                allowed = same & causal[None] | torch.eye(width, dtype=torch.bool)[None]  # padding sees itself
-                mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
-                logp = self.model(x, pos=pos, mask=mask.repeat_interleave(heads, dim=0))
-                picked = logp.gather(2, y.clamp(min=0)[..., None])[..., 0].double().masked_fill(y < 0, 0.0)
-                for r, at, n, li in owners:
-                    totals[li] += float(picked[r, at:at + n].sum()) / LN10
-                    counts[li] += n
-        return totals, counts
+        for i in range(0, len(rows), batch):
+            chunk = rows[i:i + batch]
+            w = width or max(sum(len(seg[1]) for seg in row) for row in chunk)
+            x = torch.full((len(chunk), w), self.pad, dtype=torch.long)
+            y = torch.full((len(chunk), w), -1, dtype=torch.long)
+            pos = torch.zeros((len(chunk), w), dtype=torch.long)
+            seg_id = torch.full((len(chunk), w), -1, dtype=torch.long)
+            line_of = torch.full((len(chunk), w), -1, dtype=torch.long)
+            lengths = []
+            for r, row in enumerate(chunk):
+                at = 0
+                for k, (li, inp, tgt) in enumerate(row):
+                    n = len(inp)
+                    x[r, at:at + n] = torch.tensor(inp)
+                    y[r, at:at + n] = torch.tensor(tgt)
+                    pos[r, at:at + n] = torch.arange(n)
+                    seg_id[r, at:at + n] = k
+                    line_of[r, at:at + n] = li
+                    lengths.append((li, n))
+                    at += n
+            same = seg_id[:, :, None] == seg_id[:, None, :]
+            causal = torch.ones(w, w, dtype=torch.bool).tril()
+            allowed = same & causal[None] | torch.eye(w, dtype=torch.bool)[None]  # padding sees itself
+            mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
+            yield PackedBatch(x, y, pos, mask.repeat_interleave(self.cfg.heads, dim=0), line_of, lengths)
+
+
+@dataclass
+class PackedBatch:
+    x: object         # (rows, width) input ids
+    y: object         # (rows, width) target ids, -1 where padding
+    pos: object       # (rows, width) position of each token in its window
+    mask: object      # (rows * heads, width, width) additive attention mask
+    line_of: object   # (rows, width) index of the line each token belongs to, -1 where padding
+    lengths: list     # (line index, tokens) of each packed window
 
 
 def _pack(segments, capacity: int) -> list[list]:
@@ -212,7 +263,8 @@ def neural_name(role: str) -> str:
 def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim: int = 128, layers: int = 2,
                  heads: int = 4, max_len: int = 128, max_doc_tokens: int = 512, batch_size: int = 32,
                  max_steps: int = 2000, time_budget: float | None = None, lr: float = 3e-3,
-                 seed: int = 0, val_fraction: float = 0.05) -> Path:
+                 seed: int = 0, val_fraction: float = 0.05, cutoffs: tuple[int, ...] = (),
+                 div_value: float = 2.0) -> Path:
     """Train a neural LM of ``role`` for ``lang`` into ``folder``; return the weights' path."""
     torch = _torch()
     import sentencepiece as spm
@@ -245,9 +297,15 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
         raise TrainingError(f"no text to train the {lang}/{role} neural model on")
     if not val_w:
         val_w = train_w[: max(1, len(train_w) // 20)]
+    if cutoffs and max(cutoffs) >= sp.get_piece_size() - 1:
+        raise TrainingError(f"adaptive-softmax cutoffs {list(cutoffs)} must lie below the vocabulary size minus 1 "
+                            f"({sp.get_piece_size() - 1})")
     cfg = NeuralConfig(vocab_size=sp.get_piece_size(), dim=dim, layers=layers, heads=heads, max_len=max_len,
-                       max_doc_tokens=max_doc_tokens)
+                       max_doc_tokens=max_doc_tokens, cutoffs=tuple(cutoffs), div_value=div_value)
     model = build_model(cfg)
+    freq = torch.bincount(torch.tensor([t for _, tgt in train_w for t in tgt]), minlength=cfg.vocab_size)
+    order = sorted(range(cfg.vocab_size), key=lambda i: (-int(freq[i]), i))  # most frequent first, stable
+    model.rank[torch.tensor(order)] = torch.arange(cfg.vocab_size)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     pad = sp.pad_id() if sp.pad_id() >= 0 else sp.unk_id()
@@ -267,21 +325,22 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
         with torch.inference_mode():
             for i in range(0, len(val_w), 64):
                 x, y = tensors(val_w[i:i + 64])
-                logp = model(x).gather(2, y.clamp(min=0)[..., None])[..., 0]
-                total += float(logp.masked_fill(y < 0, 0.0).sum()) / LN10
-                count += int((y >= 0).sum())
+                valid = y >= 0
+                total += float(model.target_logprob(model.hidden(x)[valid], y[valid]).double().sum()) / LN10
+                count += int(valid.sum())
         model.train()
         return 10 ** (-total / max(count, 1))
 
     model.train()
     steps = 0
     history = []
+    best = (math.inf, 0, None)  # (validation perplexity, step, weights)
     while steps < max_steps and (time_budget is None or time.monotonic() - start < time_budget):
         random.shuffle(train_w)
         for i in range(0, len(train_w), batch_size):
             x, y = tensors(train_w[i:i + batch_size])
-            logp = model(x)
-            loss = torch.nn.functional.nll_loss(logp.reshape(-1, cfg.vocab_size), y.reshape(-1), ignore_index=-1)
+            valid = y >= 0
+            loss = model.out(model.hidden(x)[valid], model.rank[y[valid]]).loss
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -289,11 +348,18 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
             steps += 1
             if steps % 200 == 0:
                 history.append({"step": steps, "val_pp": val_pp()})
+                if history[-1]["val_pp"] < best[0]:
+                    best = (history[-1]["val_pp"], steps, {k: v.clone() for k, v in model.state_dict().items()})
                 log.info("%s/%s neural step %d: validation perplexity %.1f", lang, role, steps, history[-1]["val_pp"])
             if steps >= max_steps or (time_budget is not None and time.monotonic() - start >= time_budget):
                 break
     final_pp = val_pp()
     history.append({"step": steps, "val_pp": final_pp})
+    if best[0] < final_pp:  # validation perplexity rose since its best: keep the best weights
+        final_pp, kept_step, state = best
+        model.load_state_dict(state)
+    else:
+        kept_step = steps
     name = neural_name(role)
     out = folder / f"{name}.safetensors"
     tmp = folder / f".{name}.safetensors.tmp"
@@ -306,7 +372,7 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
                       "sha256": tok_manifest["files"][TOKENIZER_FILE]["sha256"]},
         "params": {"architecture": asdict(cfg), "parameters": params, "steps": steps, "batch_size": batch_size,
                    "lr": lr, "seed": seed, "time_budget": time_budget, "val_fraction": val_fraction,
-                   "validation_perplexity": final_pp, "history": history},
+                   "validation_perplexity": final_pp, "kept_step": kept_step, "history": history},
         "training_data": {**source.fingerprint(), "bytes": source.bytes, "documents": source.documents,
                           "lines": lines, "tokens": tokens, "skipped_records": source.skipped},
         "created_at": now_utc(), "train_seconds": round(time.monotonic() - start, 3),

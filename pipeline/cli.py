@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     ne.add_argument("--max-doc-tokens", type=int, default=512,
                     help="tokens scored per document at most, recorded in the manifest (default: 512)")
     ne.add_argument("--batch-size", type=int, default=32, help="windows per step (default: 32)")
+    ne.add_argument("--cutoffs", type=_int_list, default=(), metavar="N,N,...",
+                    help="adaptive-softmax cluster bounds by frequency rank (default: vocab/64, /16, /4; "
+                         "the head's size sets most of the scoring cost)")
     ne.set_defaults(func=cmd_train_neural)
 
     sc = sub.add_parser("score", help="score documents with a model set (JSONL out)",
@@ -285,6 +288,16 @@ def cmd_train_kenlm(args) -> int:
     return 0
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if list(values) != sorted(set(values)) or values[0] < 1:
+        raise argparse.ArgumentTypeError(f"expected increasing positive integers, got {text!r}")
+    return values
+
+
 def cmd_train_neural(args) -> int:
     from winnow.models.neural import train_neural
     from winnow.models.textio import TextSource, parse_where
@@ -294,7 +307,8 @@ def cmd_train_neural(args) -> int:
     path = train_neural(source, Path(args.models) / args.lang, args.lang, args.role, dim=args.dim,
                         layers=args.layers, heads=args.heads, max_len=args.context,
                         max_doc_tokens=args.max_doc_tokens, batch_size=args.batch_size,
-                        max_steps=args.max_steps, time_budget=args.time_budget, seed=args.seed)
+                        max_steps=args.max_steps, time_budget=args.time_budget, seed=args.seed,
+                        cutoffs=args.cutoffs)
     manifest = json.loads(path.with_name(path.name.replace(".safetensors", ".manifest.json")).read_text())
     p = manifest["params"]
     print(f"{args.role} neural LM for {args.lang}: {path} ({p['parameters']:,} parameters, {p['steps']} steps, "

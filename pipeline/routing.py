@@ -266,3 +266,17 @@ class Router:
 
     def cascades(self) -> bool:
         return not self.score_only and any(r.band for lr in self.thresholds.languages.values() for r in lr.rules)
+
+    def lm_kinds(self) -> set[str] | None:
+        """The kinds of LM (kenlm, neural) whose scores the rules read first hand, a cascade's
+        second opinion aside; None without thresholds (a score-only run scores with every model)."""
+        if self.score_only:
+            return None
+        kinds = set()
+        for lr in self.thresholds.languages.values():
+            for r in lr.rules:
+                for name in r.combined["features"] if r.combined else [r.score]:
+                    kind = name.split("_", 1)[0]
+                    if kind in ("kenlm", "neural"):
+                        kinds.add(kind)
+        return kinds

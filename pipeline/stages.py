@@ -44,16 +44,15 @@ class DocumentProcessor:
         self.lid = lid or LanguageIdentifier()
         self.router = router
         self.thresholds_version = thresholds_version
-        # Cascade: KenLM scores every document; neural LMs only those in an uncertain band.
-        primary_neural = router.thresholds is not None and any(
-            r.score.startswith("neural_") for lr in router.thresholds.languages.values() for r in lr.rules)
-        self.cascade = router.cascades() and not primary_neural
+        # Only the models the rules read score every document (all of them in a score-only
+        # run); in a cascade, KenLM scores every document and neural LMs only those in an
+        # uncertain band.
+        kinds = router.lm_kinds()
+        self.cascade = router.cascades() and kinds is not None and "neural" not in kinds
+        self.first = {lang: Scorer(ms if kinds is None else ms.only(*kinds)) for lang, ms in model_sets.items()}
         if self.cascade:
-            self.first = {lang: Scorer(ms.only("kenlm")) for lang, ms in model_sets.items()}
             self.second = {lang: Scorer(ms.only("neural")) for lang, ms in model_sets.items()
                            if any(lm.kind == "neural" for lm in ms.lms.values())}
-        else:
-            self.first = {lang: Scorer(ms) for lang, ms in model_sets.items()}
         self.neural_scored = 0  # documents the cascade sent to a neural LM
         self.model_hashes = {
             lang: [("sentencepiece", ms.tokenizer_manifest["files"]["sentencepiece.model"]["sha256"])]

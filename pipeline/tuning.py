@@ -519,6 +519,9 @@ def feature_matrix(features: list[str], cols: dict, mask) -> np.ndarray:
     return np.column_stack(out) if out else np.zeros((int(np.sum(mask)), 0))
 
 
+L2_GRID = (0.01, 1.0, 10.0, 100.0)  # ridge strengths tried for the combined score (standardized features)
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, iters: int = 50) -> dict:
     """Newton-Raphson logistic regression on standardized features (NaN -> the mean)."""
     mean = np.nanmean(x, axis=0)
@@ -555,15 +558,23 @@ def tune_combined(features: list[str], cols: dict, mask, labels: np.ndarray, opt
     y = labels[known].astype(float)
     if known.sum() < 20 or y.sum() < 5 or (1 - y).sum() < 5 or x.shape[1] < 2:
         return None
-    model = fit_logistic(x[known], y)
-    prob = logistic_probability(model, x)
-    # The cut and every diagnostic come from out-of-fold probabilities (5 folds), not from
-    # the documents each model was fitted on; the rule itself uses the model fitted on all.
+    # The L2 strength, the cut and every diagnostic come from out-of-fold probabilities
+    # (5 folds), not from the documents each model was fitted on; the rule itself uses the
+    # model fitted on all of them with the chosen strength.
     xk = x[known]
     fold = np.arange(len(y)) % 5
-    oof = np.empty(len(y))
-    for k in range(5):
-        oof[fold == k] = logistic_probability(fit_logistic(xk[fold != k], y[fold != k]), xk[fold == k])
+    best = None
+    for l2 in L2_GRID:
+        oof = np.empty(len(y))
+        for k in range(5):
+            oof[fold == k] = logistic_probability(fit_logistic(xk[fold != k], y[fold != k], l2=l2), xk[fold == k])
+        p = np.clip(oof, 1e-9, 1 - 1e-9)
+        loss = -float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        if best is None or loss < best[0] - 1e-9:
+            best = (loss, l2, oof)
+    loss, l2, oof = best
+    model = {**fit_logistic(xk, y, l2=l2), "l2": l2, "oof_log_loss": round(loss, 6)}
+    prob = logistic_probability(model, x)
     lab = _label_diagnostics(oof, y.astype(int), "above", opts, prob)
     return {"score": "combined", "value": float(lab["cut"]), "reason": reason, "method": "logistic",
             "combined": {"features": features, **model},

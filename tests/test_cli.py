@@ -78,6 +78,10 @@ def test_errors_are_one_clear_line(tmp_path):
     res = run("score", "--models", tmp_path / "nowhere", "--input", TEXT / "en_clean.txt", ok=False)
     assert res.returncode == 2 and "models root not found" in res.stderr
 
+    res = run("train", "neural", "--lang", "en", "--role", "clean", "--input", TEXT / "en_clean.txt",
+              "--models", tmp_path, "--cutoffs", "500,20", ok=False)
+    assert res.returncode == 2 and "expected increasing positive integers" in res.stderr
+
 
 def test_doctor_reports_a_complete_installation():
     res = run("doctor")

@@ -31,6 +31,7 @@ def test_manifest_and_safetensors(neural_root):
     assert arch["max_doc_tokens"] == 60 and arch["max_len"] == 16
     assert m["params"]["parameters"] < 10_000_000 and m["params"]["steps"] == 40
     assert m["params"]["validation_perplexity"] > 1 and m["params"]["history"]
+    assert 0 < m["params"]["kept_step"] <= m["params"]["steps"]
     raw = (neural_root / "en" / "neural-clean.safetensors").read_bytes()
     header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])  # safetensors: JSON header, no pickle
     assert "tok.weight" in header
@@ -101,6 +102,33 @@ def test_pipeline_writes_and_routes_on_neural_scores(neural_root, tmp_path):
     assert en and all(d["neural_clean_pp"] > 1 and d["neural_log_ratio"] is not None for d in en)
     harmful = [d for d in en if d["reason"] == "harmful"]
     assert harmful and all(d["neural_log_ratio"] < 0 for d in harmful)
+    assert all(d["kenlm_clean_pp"] is None for d in en)  # no rule reads KenLM: it does not run
+
+
+def test_models_no_rule_reads_do_not_run(neural_root, tmp_path):
+    from conftest import FIXTURE_THRESHOLDS
+    from test_pipeline import assert_reconciles, run
+
+    thresholds = {**FIXTURE_THRESHOLDS, "languages": {"en": FIXTURE_THRESHOLDS["languages"]["en"], "*": {"rules": []}}}
+    out = tmp_path / "out"
+    docs, _ = assert_reconciles(run(neural_root, [SAMPLE_WEB], out, thresholds=thresholds), out)
+    en = [d for d in docs if d["lang"] == "en" and d["n_lines"]]
+    assert en and all(d["kenlm_clean_pp"] and d["neural_clean_pp"] is None for d in en)
+    assert {d["decided_by"] for d in en} <= {"kenlm", None}
+
+
+def test_adaptive_softmax_orders_pieces_by_training_frequency(neural_root):
+    ms = ModelSet.load(neural_root / "en")
+    model = ms.lms["neural-clean"].model.model
+    rank = model.rank
+    assert sorted(rank.tolist()) == list(range(len(rank)))  # a permutation
+    counts = torch.zeros(len(rank))
+    for line in (TEXT / "en_clean.txt").read_text().splitlines():
+        for i in ms.tokenizer.encode(" ".join(normalize_lines(line))) + [ms.tokenizer.eos_id()]:
+            counts[i] += 1
+    by_rank = counts[torch.argsort(rank)]
+    assert by_rank[:10].sum() > by_rank[-10:].sum()  # the head holds the frequent pieces
+    assert list(ms.lms["neural-clean"].manifest["params"]["architecture"]["cutoffs"]) == model.out.cutoffs[:-1]
 
 
 def test_build_model_size_stays_small():

@@ -128,6 +128,8 @@ def test_combined_score_beats_each_feature_and_routes():
     out = tune(_table(rows), directions, TuneOptions(), labels=labels)
     (rule,) = out["languages"]["en"]["rules"]
     assert rule["score"] == "combined" and rule["method"] == "logistic"
+    from winnow.pipeline.tuning import L2_GRID
+    assert rule["combined"]["l2"] in L2_GRID and rule["combined"]["oof_log_loss"] > 0
     single = out["languages"]["en"]["diagnostics"]["scores"]
     auc = rule["diagnostics"]["labels"]["roc_auc"]
     assert auc > single["kenlm_clean_pp"]["labels"]["roc_auc"] + 0.05
