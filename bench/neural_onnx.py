@@ -50,9 +50,10 @@ def compare(lm, tokenizer, texts: list[str], repeats: int = 5, rows: int = 8) ->
 
     path = os.path.join(tempfile.gettempdir(), "winnow-neural-body.onnx")
     b0 = batches[0]
-    with torch.inference_mode():
-        torch.onnx.export(Body().eval(), (b0.x, b0.pos, b0.mask), path, input_names=["x", "pos", "mask"],
-                          output_names=["h"], dynamo=False, opset_version=17)
+    # Not under inference_mode: there nn.TransformerEncoder takes its fused fast path, an
+    # operator the exporter does not know.
+    torch.onnx.export(Body().eval(), (b0.x, b0.pos, b0.mask), path, input_names=["x", "pos", "mask"],
+                      output_names=["h"], dynamo=False, opset_version=17)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1

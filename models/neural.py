@@ -109,6 +109,8 @@ def build_model(cfg: NeuralConfig):
             only the clusters the targets fall in are computed, ``chunk`` targets at a time
             (cache-sized blocks: a large block's logits cost more in page faults than in math)."""
             r = self.rank[y]
+            if not len(r):
+                return h.new_zeros(0)
             return torch.cat([self.out(h[i:i + chunk], r[i:i + chunk]).output for i in range(0, len(r), chunk)])
 
         def forward(self, x):
@@ -142,7 +144,8 @@ class NeuralLM:
         try:
             self.model.load_state_dict(load_file(str(weights)))
         except Exception as exc:  # noqa: BLE001
-            raise WinnowModelError(f"{weights}: weights do not fit the manifest's architecture ({exc})") from None
+            raise WinnowModelError(f"{weights}: weights do not fit the manifest's architecture ({exc}); a model "
+                                   f"trained by an older Winnow must be retrained (winnow train neural)") from None
         self.model.eval()
 
     def score_lines(self, lines: list[list[int]], batch: int = 8) -> tuple[list[float], list[int]]:
@@ -279,6 +282,9 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
                             f"(`winnow train tokenizer --lang {lang} ...`)")
     tok_manifest = read_manifest(tok_path)
     sp = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+    if cutoffs and max(cutoffs) >= sp.get_piece_size() - 1:
+        raise TrainingError(f"adaptive-softmax cutoffs {list(cutoffs)} must lie below the vocabulary size minus 1 "
+                            f"({sp.get_piece_size() - 1})")
     random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(_threads())
@@ -297,9 +303,6 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
         raise TrainingError(f"no text to train the {lang}/{role} neural model on")
     if not val_w:
         val_w = train_w[: max(1, len(train_w) // 20)]
-    if cutoffs and max(cutoffs) >= sp.get_piece_size() - 1:
-        raise TrainingError(f"adaptive-softmax cutoffs {list(cutoffs)} must lie below the vocabulary size minus 1 "
-                            f"({sp.get_piece_size() - 1})")
     cfg = NeuralConfig(vocab_size=sp.get_piece_size(), dim=dim, layers=layers, heads=heads, max_len=max_len,
                        max_doc_tokens=max_doc_tokens, cutoffs=tuple(cutoffs), div_value=div_value)
     model = build_model(cfg)

@@ -264,19 +264,22 @@ class Router:
         rules = self.thresholds.for_lang(lang)
         return rules is not None and any(r.uncertain(scores) for r in rules.rules)
 
-    def cascades(self) -> bool:
-        return not self.score_only and any(r.band for lr in self.thresholds.languages.values() for r in lr.rules)
+    def cascades(self, lang: str) -> bool:
+        """Whether a rule of ``lang`` hands uncertain documents to a neural score."""
+        rules = None if self.score_only else self.thresholds.for_lang(lang)
+        return rules is not None and any(r.band for r in rules.rules)
 
-    def lm_kinds(self) -> set[str] | None:
-        """The kinds of LM (kenlm, neural) whose scores the rules read first hand, a cascade's
-        second opinion aside; None without thresholds (a score-only run scores with every model)."""
+    def lm_kinds(self, lang: str) -> set[str] | None:
+        """The kinds of LM (kenlm, neural) whose scores the rules of ``lang`` read first hand,
+        a cascade's second opinion aside; None without thresholds (a score-only run scores
+        with every model)."""
         if self.score_only:
             return None
+        rules = self.thresholds.for_lang(lang)
         kinds = set()
-        for lr in self.thresholds.languages.values():
-            for r in lr.rules:
-                for name in r.combined["features"] if r.combined else [r.score]:
-                    kind = name.split("_", 1)[0]
-                    if kind in ("kenlm", "neural"):
-                        kinds.add(kind)
+        for r in rules.rules if rules else ():
+            for name in r.combined["features"] if r.combined else [r.score]:
+                kind = name.split("_", 1)[0]
+                if kind in ("kenlm", "neural"):
+                    kinds.add(kind)
         return kinds

@@ -36,6 +36,11 @@ REJECTED = "rejected"
 ROUTES = (KEEP, DROP, SCORED)
 
 
+def _hashes(model_set, tokenizer: bool = False) -> list[tuple[str, str]]:
+    head = [("sentencepiece", model_set.tokenizer_manifest["files"]["sentencepiece.model"]["sha256"])]
+    return (head if tokenizer else []) + [(name, lm.sha256) for name, lm in model_set.lms.items()]
+
+
 class DocumentProcessor:
     """Scores and routes batches of documents. Holds the models; build once per process."""
 
@@ -44,21 +49,20 @@ class DocumentProcessor:
         self.lid = lid or LanguageIdentifier()
         self.router = router
         self.thresholds_version = thresholds_version
-        # Only the models the rules read score every document (all of them in a score-only
-        # run); in a cascade, KenLM scores every document and neural LMs only those in an
-        # uncertain band.
-        kinds = router.lm_kinds()
-        self.cascade = router.cascades() and kinds is not None and "neural" not in kinds
-        self.first = {lang: Scorer(ms if kinds is None else ms.only(*kinds)) for lang, ms in model_sets.items()}
-        if self.cascade:
-            self.second = {lang: Scorer(ms.only("neural")) for lang, ms in model_sets.items()
-                           if any(lm.kind == "neural" for lm in ms.lms.values())}
+        # Only the models a language's rules read score its documents (every model in a
+        # score-only run); in a cascade, KenLM scores every document and the neural LMs
+        # only those in an uncertain band.
+        self.first, self.second = {}, {}
+        for lang, ms in model_sets.items():
+            kinds = router.lm_kinds(lang)
+            self.first[lang] = Scorer(ms if kinds is None else ms.only(*kinds))
+            neural = ms.only("neural")
+            if kinds is not None and "neural" not in kinds and router.cascades(lang) and neural.lms:
+                self.second[lang] = Scorer(neural)
         self.neural_scored = 0  # documents the cascade sent to a neural LM
-        self.model_hashes = {
-            lang: [("sentencepiece", ms.tokenizer_manifest["files"]["sentencepiece.model"]["sha256"])]
-            + [(name, lm.sha256) for name, lm in ms.lms.items()]
-            for lang, ms in model_sets.items()
-        }
+        # Provenance: the tokenizer and the models that scored a document.
+        self.model_hashes = {lang: _hashes(sc.model_set, tokenizer=True) for lang, sc in self.first.items()}
+        self.second_hashes = {lang: _hashes(sc.model_set) for lang, sc in self.second.items()}
 
     def process(self, docs: list[dict]) -> list[dict]:
         """Rows of ``DOCUMENT_SCHEMA`` (with ``lang``), in the order of ``docs``."""
@@ -75,11 +79,13 @@ class DocumentProcessor:
             self._fill(rows, idx, self.first[lang].score([docs[j]["text"] for j in idx]))
             for i in idx:
                 rows[i]["models"] = self.model_hashes[lang]
-            if self.cascade and lang in self.second:
+            if lang in self.second:
                 todo = [i for i in idx if self.router.needs_cascade(lang, rows[i])]
                 if todo:
                     self._fill(rows, todo, self.second[lang].score([docs[j]["text"] for j in todo]), counts=False)
                     self.neural_scored += len(todo)
+                    for i in todo:
+                        rows[i]["models"] = self.model_hashes[lang] + self.second_hashes[lang]
         for doc, row in zip(docs, rows):
             decision = self.router.decide(skip=doc.get("skip"), lang=row["lang"], n_lines=row["n_lines"],
                                           n_tokens=row["n_tokens"], scores=row)

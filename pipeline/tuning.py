@@ -562,7 +562,9 @@ def tune_combined(features: list[str], cols: dict, mask, labels: np.ndarray, opt
     # (5 folds), not from the documents each model was fitted on; the rule itself uses the
     # model fitted on all of them with the chosen strength.
     xk = x[known]
-    fold = np.arange(len(y)) % 5
+    fold = np.empty(len(y), dtype=int)  # 5 folds, stratified: every fold sees both classes
+    for cls in (0.0, 1.0):
+        fold[y == cls] = np.arange(int((y == cls).sum())) % 5
     best = None
     for l2 in L2_GRID:
         oof = np.empty(len(y))
