@@ -75,7 +75,8 @@ def neural_rules(thresholds: dict, scored_dir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--band", type=float, default=0.05, help="cascade band share per rule (tune --cascade-band)")
+    ap.add_argument("--bands", default="0.02,0.05,0.1",
+                    help="cascade band shares per rule to time (tune --cascade-band), comma-separated")
     args = ap.parse_args()
     require_data()
     from winnow.pipeline.routing import manifest_directions
@@ -87,20 +88,23 @@ def main() -> None:
     folder = prepare_shards({"en": ("dragnet", 1, 4)})["en"]
 
     _, _, (summary, scored) = run(folder, models, None)
-    tuned = tune(load_scored(str(scored)), manifest_directions(models), TuneOptions(cascade_band=args.band))
-    tuned["languages"] = {"en": tuned["languages"]["en"], "*": {"rules": []}}
-    kenlm_only = copy.deepcopy(tuned)
-    for rule in kenlm_only["languages"]["en"]["rules"]:
-        rule.pop("cascade", None)
-    plans = {"KenLM only": kenlm_only, "neural only": neural_rules(kenlm_only, scored),
-             "cascade": tuned}
+    table = load_scored(str(scored))
+    plans = {}
+    for band in (float(b) for b in args.bands.split(",")):
+        tuned = tune(table, manifest_directions(models), TuneOptions(cascade_band=band))
+        tuned["languages"] = {"en": tuned["languages"]["en"], "*": {"rules": []}}
+        if not plans:
+            kenlm_only = copy.deepcopy(tuned)
+            for rule in kenlm_only["languages"]["en"]["rules"]:
+                rule.pop("cascade", None)
+            plans = {"KenLM only": kenlm_only, "neural only": neural_rules(kenlm_only, scored)}
+        plans[f"cascade, band {band:g} per rule"] = tuned
+        print(f"band {band:g}: " + "; ".join(
+            f"{r['score']} {r['value']:.3g} (band {r['cascade']['band'][0]:.3g}..{r['cascade']['band'][1]:.3g} "
+            f"-> {r['cascade']['score']})" for r in tuned["languages"]["en"]["rules"]))
     shutil.rmtree(scored)
     en = summary["by_lang"].get("en", {}).get("read", 0)
-    print(f"{summary['read']} pages ({en} English); rules: "
-          + "; ".join(f"{r['score']} {r['value']:.3g}" + (f" (band {r['cascade']['band'][0]:.3g}.."
-                                                            f"{r['cascade']['band'][1]:.3g} -> {r['cascade']['score']})"
-                                                            if r.get("cascade") else "")
-                      for r in tuned["languages"]["en"]["rules"]))
+    print(f"{summary['read']} pages ({en} English)")
     times: dict[str, list] = {k: [] for k in plans}
     sent = {}
     for _ in range(args.repeats):

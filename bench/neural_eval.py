@@ -30,7 +30,9 @@ from bench.shared_corpora import DATA, HARMFUL_EN, WORK, labelled, require_data,
 from winnow.models import ModelSet, Scorer  # noqa: E402
 from winnow.models.neural import train_neural  # noqa: E402
 from winnow.models.textio import TextSource  # noqa: E402
-from winnow.pipeline.tuning import fit_logistic, logistic_probability, roc_auc  # noqa: E402
+from winnow.pipeline.routing import Router, combined_probability, load_thresholds_dict  # noqa: E402
+from winnow.pipeline.routing import manifest_directions  # noqa: E402
+from winnow.pipeline.tuning import roc_auc  # noqa: E402
 
 SCORES = {"kenlm_clean_pp": +1, "kenlm_harmful_pp": -1, "kenlm_log_ratio": -1,
           "neural_clean_pp": +1, "neural_harmful_pp": -1, "neural_log_ratio": -1}  # +1: higher = more harmful
@@ -89,13 +91,38 @@ def fasttext_probs(train, test) -> np.ndarray:
     return np.array(out)
 
 
-def matrix(rows, features):
-    cols = {f: [r.get(f) for r in rows] for f in features}
-    out = []
-    for f in features:
-        v = np.array([np.nan if x is None else x for x in cols[f]], dtype=float)
-        out.append(np.log10(v) if f.endswith("_pp") or f == "n_tokens" else v)
-    return np.column_stack(out)
+def table(rows: list[dict], prefix: str):
+    """Scored documents as ``winnow tune`` reads them (a pyarrow table)."""
+    import pyarrow as pa
+
+    cols = {"doc_id": [f"{prefix}-{i}" for i in range(len(rows))], "lang": ["en"] * len(rows),
+            "n_tokens": [d["n_pieces"] + d["n_lines"] for d in rows]}
+    for score in SCORES:
+        cols[score] = [d.get(score) for d in rows]
+    return pa.table(cols)
+
+
+def product_rules(s_dev, y_dev, directions, band: float):
+    """What ``winnow tune --labels`` writes for this set: (log-ratio rule with its cascade, combined rule)."""
+    from winnow.pipeline.tuning import TuneOptions, tune
+
+    labels = {f"dev-{i}": int(v) for i, v in enumerate(y_dev)}
+    opts = TuneOptions(method="labels", cascade_band=band, bootstrap=0, combined=False)
+    ratio = tune(table(s_dev, "dev"), directions, opts, labels=labels, scores=["kenlm_log_ratio"])
+    combined = tune(table(s_dev, "dev"), directions, TuneOptions(method="labels", bootstrap=0), labels=labels)
+    return ratio["languages"]["en"]["rules"][0], combined["languages"]["en"]["rules"][0]
+
+
+def cascade_score(rule, kt, nt, nd):
+    """The cascade as a ranking: the KenLM log-ratio outside the rule's band; inside it, the
+    documents re-ordered by the neural log-ratio (its dev quantile, spread over the band)."""
+    lo, hi = rule["cascade"]["band"]
+    finite_nd = np.sort(nd[np.isfinite(nd)])
+    inside = (kt >= lo) & (kt <= hi) & np.isfinite(nt)
+    out = kt.copy()
+    q = np.searchsorted(finite_nd, nt[inside]) / max(len(finite_nd), 1)
+    out[inside] = lo + q * (hi - lo)
+    return out, inside
 
 
 def main() -> None:
@@ -106,7 +133,9 @@ def main() -> None:
     folder = prepare(args.time_budget)
     ms = ModelSet.load(folder)
     scorer = Scorer(ms)
-    print("\n| set (test n, bad share) | " + " | ".join(SCORES) + " | combined | fastText |\n|" + "---|" * (len(SCORES) + 3))
+    directions = manifest_directions(folder.parent)
+    print("\n| set (test n, bad share) | " + " | ".join(SCORES) + " | combined | cascade | fastText |\n|"
+          + "---|" * (len(SCORES) + 4))
     cascade_rows = []
     all_test_texts = []
     for name in HARMFUL_EN:
@@ -122,29 +151,37 @@ def main() -> None:
             v = np.log10(v) if score.endswith("_pp") else v
             ok = np.isfinite(v)
             cells.append(f"{roc_auc(sign * v[ok], y_test[ok]):.3f} / {average_precision(sign * v[ok], y_test[ok]):.3f}")
-        features = list(SCORES) + ["n_tokens"]
-        model = fit_logistic(matrix(s_dev, features), y_dev.astype(float))
-        p = logistic_probability(model, matrix(s_test, features))
-        cells.append(f"{roc_auc(p, y_test):.3f} / {average_precision(p, y_test):.3f}")
+        ratio_rule, combined_rule = product_rules(s_dev, y_dev, directions, 0.2)
+        if combined_rule["score"] == "combined":
+            p = np.array([combined_probability(combined_rule["combined"], d, d["n_tokens"]) for d in s_test])
+            cells.append(f"{roc_auc(p, y_test):.3f} / {average_precision(p, y_test):.3f}")
+        else:
+            cells.append("n/a")
+        kt, nt = col(s_test, "kenlm_log_ratio"), col(s_test, "neural_log_ratio")
+        nd = col(s_dev, "neural_log_ratio")
+        if ratio_rule.get("cascade"):
+            c, _ = cascade_score(ratio_rule, kt, nt, nd)
+            ok = np.isfinite(c)
+            cells.append(f"{roc_auc(-c[ok], y_test[ok]):.3f} / {average_precision(-c[ok], y_test[ok]):.3f}")
+        else:
+            cells.append("n/a")
         ft = fasttext_probs(train, test)
         cells.append(f"{roc_auc(ft, y_test):.3f} / {average_precision(ft, y_test):.3f}")
         print(f"| {name} ({len(test)}, {y_test.mean():.0%}) | " + " | ".join(cells) + " |")
-        cascade_rows.append((name, s_dev, y_dev, s_test, y_test))
+        cascade_rows.append((name, ratio_rule, s_test, y_test))
 
     print("\n| set | KenLM ratio alone P / R / F1 | cascade (20% band -> neural ratio) P / R / F1 | sent to neural |"
           "\n|---|---|---|---|")
-    for name, s_dev, y_dev, s_test, y_test in cascade_rows:
-        kd = np.array([d["kenlm_log_ratio"] for d in s_dev])
-        nd = np.array([d["neural_log_ratio"] for d in s_dev])
-        kt = np.array([d["kenlm_log_ratio"] for d in s_test])
-        nt = np.array([d["neural_log_ratio"] for d in s_test])
-        cut_k, cut_n = _best_cut(-kd, y_dev), _best_cut(-nd, y_dev)
-        rank = (kd < -cut_k).mean()
-        lo, hi = np.quantile(kd, max(0, rank - 0.1)), np.quantile(kd, min(1, rank + 0.1))
-        alone = -kt >= cut_k
-        band = (kt >= lo) & (kt <= hi)
-        cascade = np.where(band, -nt >= cut_n, alone)
-        print(f"| {name} | {_prf(alone, y_test)} | {_prf(cascade, y_test)} | {band.mean():.0%} |")
+    for name, rule, s_test, y_test in cascade_rows:
+        alone = Router(load_thresholds_dict(_rules_only(rule, cascade=False), {"en": directions["en"]}), ["en"])
+        cascade = Router(load_thresholds_dict(_rules_only(rule, cascade=True), {"en": directions["en"]}), ["en"])
+        pa, pc, sent = [], [], 0
+        for d in s_test:
+            kw = dict(skip=None, lang="en", n_lines=d["n_lines"], n_tokens=d["n_tokens"], scores=d)
+            pa.append(alone.decide(**kw).route == "drop")
+            pc.append(cascade.decide(**kw).route == "drop")
+            sent += cascade.needs_cascade("en", d)
+        print(f"| {name} | {_prf(np.array(pa), y_test)} | {_prf(np.array(pc), y_test)} | {sent / len(s_test):.0%} |")
 
     texts = all_test_texts[:2000]
     kenlm_only = Scorer(ms.only("kenlm"))
@@ -167,10 +204,13 @@ def main() -> None:
         print(f"  {label}: {len(texts) / max(v):.0f} / {len(texts) / np.median(v):.0f} docs/s per CPU-second")
 
 
-def _best_cut(bad, y):
-    from winnow.pipeline.tuning import choose_labelled_cut
+def col(rows, score) -> np.ndarray:
+    return np.array([np.nan if d.get(score) is None else d[score] for d in rows], dtype=float)
 
-    return choose_labelled_cut(bad, y)[0]
+
+def _rules_only(rule: dict, cascade: bool) -> dict:
+    r = {k: v for k, v in rule.items() if k in ("score", "value", "reason") or (cascade and k == "cascade")}
+    return {"thresholds_version": 1, "version": "eval", "languages": {"en": {"rules": [r]}}}
 
 
 def _prf(pred, y) -> str:

@@ -125,6 +125,12 @@ class ModelSet:
 
         return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if lm.kind in kinds})
 
+    def named(self, names) -> "ModelSet":
+        """This model set with only the language models called ``names``."""
+        import dataclasses
+
+        return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if n in names})
+
     def describe(self) -> dict:
         return {
             "lang": self.lang,

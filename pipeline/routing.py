@@ -257,12 +257,17 @@ class Router:
                 return Decision(DROP, rule.reason, by)
         return Decision(KEEP, None, by)
 
-    def needs_cascade(self, lang: str, scores: dict) -> bool:
-        """Whether a document's KenLM scores fall in an uncertain band (so the neural LM should score it)."""
+    def cascade_scores(self, lang: str, scores: dict) -> set[str]:
+        """The neural scores that re-decide a document: those of the rules whose uncertain
+        band its KenLM scores fall in (empty: KenLM decides alone)."""
         if self.score_only or lang not in self.langs:
-            return False
+            return set()
         rules = self.thresholds.for_lang(lang)
-        return rules is not None and any(r.uncertain(scores) for r in rules.rules)
+        return {r.cascade_score for r in rules.rules if r.uncertain(scores)} if rules else set()
+
+    def needs_cascade(self, lang: str, scores: dict) -> bool:
+        """Whether a document's KenLM scores fall in an uncertain band (so a neural LM should score it)."""
+        return bool(self.cascade_scores(lang, scores))
 
     def cascades(self, lang: str) -> bool:
         """Whether a rule of ``lang`` hands uncertain documents to a neural score."""

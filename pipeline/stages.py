@@ -52,17 +52,27 @@ class DocumentProcessor:
         # Only the models a language's rules read score its documents (every model in a
         # score-only run); in a cascade, KenLM scores every document and the neural LMs
         # only those in an uncertain band.
-        self.first, self.second = {}, {}
+        self.first, self.neural = {}, {}
         for lang, ms in model_sets.items():
             kinds = router.lm_kinds(lang)
             self.first[lang] = Scorer(ms if kinds is None else ms.only(*kinds))
-            neural = ms.only("neural")
-            if kinds is not None and "neural" not in kinds and router.cascades(lang) and neural.lms:
-                self.second[lang] = Scorer(neural)
+            if kinds is not None and "neural" not in kinds and router.cascades(lang) and ms.only("neural").lms:
+                self.neural[lang] = ms
+        self._second: dict = {}  # (lang, model names) -> Scorer with just those neural LMs
         self.neural_scored = 0  # documents the cascade sent to a neural LM
         # Provenance: the tokenizer and the models that scored a document.
         self.model_hashes = {lang: _hashes(sc.model_set, tokenizer=True) for lang, sc in self.first.items()}
-        self.second_hashes = {lang: _hashes(sc.model_set) for lang, sc in self.second.items()}
+
+    def _second_scorer(self, lang: str, cascade_scores: set[str]) -> Scorer:
+        """A Scorer with only the neural LMs these cascade scores need (neural_clean_pp: the
+        clean LM; neural_log_ratio: clean and harmful), built once per combination."""
+        ms = self.neural[lang]
+        names = frozenset(name for name, lm in ms.lms.items() if lm.kind == "neural" and any(
+            score.endswith("_log_ratio") or score == f"{column(name)}_pp" for score in cascade_scores))
+        key = (lang, names)
+        if key not in self._second:
+            self._second[key] = Scorer(ms.named(names))
+        return self._second[key]
 
     def process(self, docs: list[dict]) -> list[dict]:
         """Rows of ``DOCUMENT_SCHEMA`` (with ``lang``), in the order of ``docs``."""
@@ -79,13 +89,18 @@ class DocumentProcessor:
             self._fill(rows, idx, self.first[lang].score([docs[j]["text"] for j in idx]))
             for i in idx:
                 rows[i]["models"] = self.model_hashes[lang]
-            if lang in self.second:
-                todo = [i for i in idx if self.router.needs_cascade(lang, rows[i])]
-                if todo:
-                    self._fill(rows, todo, self.second[lang].score([docs[j]["text"] for j in todo]), counts=False)
+            if lang in self.neural:
+                groups: dict[frozenset, list[int]] = {}
+                for i in idx:
+                    need = self.router.cascade_scores(lang, rows[i])
+                    if need:
+                        groups.setdefault(frozenset(need), []).append(i)
+                for need, todo in groups.items():
+                    scorer = self._second_scorer(lang, set(need))
+                    self._fill(rows, todo, scorer.score([docs[j]["text"] for j in todo]), counts=False)
                     self.neural_scored += len(todo)
                     for i in todo:
-                        rows[i]["models"] = self.model_hashes[lang] + self.second_hashes[lang]
+                        rows[i]["models"] = self.model_hashes[lang] + _hashes(scorer.model_set)
         for doc, row in zip(docs, rows):
             decision = self.router.decide(skip=doc.get("skip"), lang=row["lang"], n_lines=row["n_lines"],
                                           n_tokens=row["n_tokens"], scores=row)

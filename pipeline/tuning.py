@@ -269,7 +269,7 @@ class TuneOptions:
     bootstrap: int = 200
     seed: int = 0
     min_docs: int = MIN_DOCS
-    cascade_band: float = 0.2       # share of documents around a KenLM cut that a neural LM re-decides
+    cascade_band: float = 0.02      # share of documents around a KenLM cut that a neural LM re-decides
     combined: bool = True           # with labels: fit a logistic regression over all scores
 
 
