@@ -64,8 +64,18 @@ def _torch():
     return torch
 
 
+_default_threads: int | None = None
+
+
+def set_default_threads(n: int | None) -> None:
+    """PyTorch threads for neural LMs loaded from now on, unless WINNOW_NEURAL_THREADS says
+    otherwise (a pipeline worker sizes it to its share of the machine's cores)."""
+    global _default_threads
+    _default_threads = n
+
+
 def _threads() -> int:
-    return int(os.environ.get("WINNOW_NEURAL_THREADS", "0")) or (os.cpu_count() or 1)
+    return int(os.environ.get("WINNOW_NEURAL_THREADS", "0")) or _default_threads or (os.cpu_count() or 1)
 
 
 def build_model(cfg: NeuralConfig):

@@ -14,6 +14,8 @@ load once per worker process through ``Shared``.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import logging
 import os
@@ -51,6 +53,8 @@ class JobConfig:
     # Workers re-check model files by size only when the launcher has verified their
     # hashes (winnow run does, before any work); "full" re-hashes on every worker.
     worker_verify: str = "full"
+    # PyTorch threads per worker process for neural LMs (run_job sets it from the runner).
+    neural_threads: int | None = None
 
     @property
     def score_only(self) -> bool:
@@ -97,6 +101,10 @@ class _Loaded:
 def build_processor(config: JobConfig) -> DocumentProcessor:
     from winnow.models import load_model_sets
 
+    if config.neural_threads:
+        from winnow.models.neural import set_default_threads
+
+        set_default_threads(config.neural_threads)
     local = localize_models(config.models)
     # A copy fetched from a remote models root is always re-hashed.
     verify = True if (local != config.models or config.worker_verify == "full") else "size"
@@ -218,6 +226,7 @@ class SampleConfig:
     reader: ReaderOptions = field(default_factory=ReaderOptions)
     batch_size: int = 256
     worker_verify: str = "full"
+    neural_threads: int | None = None
 
     thresholds = None
     keep_unscored = False
@@ -505,6 +514,8 @@ def run_job(config, files, options) -> RunResult:
     from apache_beam.metrics.metric import MetricsFilter
 
     start = time.monotonic()
+    if hasattr(config, "neural_threads") and config.neural_threads is None:
+        config = dataclasses.replace(config, neural_threads=worker_threads(options))
     pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
     builder = {RouteConfig: build_route, SampleConfig: build_sample}.get(type(config), build)
     builder(pipeline, config, files)
@@ -519,6 +530,21 @@ def run_job(config, files, options) -> RunResult:
         pass
     with FileSystems.open(posixpath.join(config.output.rstrip("/"), SUMMARY_FILE)) as f:
         return RunResult(json.loads(f.read()), secs, counters)
+
+
+def worker_threads(options) -> int:
+    """Threads each worker process should give PyTorch: the machine's cores for the
+    in-process runner, an even share of them for local worker processes, one on a
+    cluster runner (Dataflow and Spark run a worker process per core)."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    cores = os.cpu_count() or 1
+    if options.view_as(StandardOptions).runner not in (None, "DirectRunner", "direct", "FnApiRunner"):
+        return 1
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode == "multi_processing":
+        return max(1, cores // max(1, direct.direct_num_workers or 1))
+    return cores
 
 
 def choose_runner(options):

@@ -168,3 +168,21 @@ def test_cascade_sends_only_uncertain_documents_to_the_neural_lm(neural_root, tm
     assert all(names(d) == base for d in en if d["decided_by"] == "kenlm")
     assert result.counters["neural_scored"] == result.summary["neural_scored"] == len(by_neural)
     assert len(by_neural) <= 0.7 * len(en)  # at most the bands' share (two rules, 30% each)
+
+
+def test_worker_processes_share_the_cores_between_them(monkeypatch):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from winnow.models import neural
+    from winnow.pipeline.job import worker_threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert worker_threads(PipelineOptions([])) == 8  # in-process: all cores
+    assert worker_threads(PipelineOptions(["--direct_num_workers=4", "--direct_running_mode=multi_processing"])) == 2
+    assert worker_threads(PipelineOptions(["--runner=DataflowRunner"])) == 1  # a worker process per core
+    monkeypatch.delenv("WINNOW_NEURAL_THREADS", raising=False)
+    monkeypatch.setattr(neural, "_default_threads", None)
+    neural.set_default_threads(3)
+    assert neural._threads() == 3
+    monkeypatch.setenv("WINNOW_NEURAL_THREADS", "5")  # the user's word wins
+    assert neural._threads() == 5
