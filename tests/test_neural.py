@@ -186,3 +186,45 @@ def test_worker_processes_share_the_cores_between_them(monkeypatch):
     assert neural._threads() == 3
     monkeypatch.setenv("WINNOW_NEURAL_THREADS", "5")  # the user's word wins
     assert neural._threads() == 5
+
+
+def test_cli_trains_neural_lms_then_tunes_a_cascade_and_a_combined_rule(models_root, tmp_path):
+    from test_pipeline import winnow
+
+    root = tmp_path / "models"
+    shutil.copytree(models_root / "en", root / "en")
+    tiny = ["--dim", "32", "--layers", "1", "--heads", "2", "--context", "16", "--max-doc-tokens", "60",
+            "--max-steps", "30", "--batch-size", "16"]
+    for role in ("clean", "harmful"):
+        res = winnow("train", "neural", "--lang", "en", "--role", role, "--input", TEXT / f"en_{role}.txt",
+                     "--models", root, *tiny)
+        assert res.returncode == 0, res.stderr
+        assert f"{role} neural LM for en" in res.stdout and "validation perplexity" in res.stdout
+    scored = tmp_path / "scored"
+    res = winnow("run", "--input", SAMPLE_WEB, "--models", root, "--score-only", "--output", scored)
+    assert res.returncode == 0, res.stderr
+
+    cascade = tmp_path / "cascade.json"
+    res = winnow("tune", "--scored", scored, "--models", root, "--cascade-band", "0.3", "--output", cascade)
+    assert res.returncode == 0, res.stderr
+    rules = json.loads(cascade.read_text())["languages"]["en"]["rules"]
+    assert {r["cascade"]["score"] for r in rules} == {"neural_log_ratio", "neural_clean_pp"}
+    out = tmp_path / "out"
+    res = winnow("run", "--input", SAMPLE_WEB, "--models", root, "--thresholds", cascade, "--output", out)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((out / "_SUMMARY.json").read_text())
+    assert 0 < summary["neural_scored"] < summary["by_lang"]["en"]["read"]
+
+    labels = tmp_path / "labels.jsonl"  # the sample's crude English documents are the bad ones
+    with open(labels, "w") as f:
+        for line in (SAMPLE_WEB / "sample.jsonl").read_text().splitlines():
+            doc = json.loads(line)
+            f.write(json.dumps({"id": doc["id"], "label": int(doc["kind"] == "crude")}) + "\n")
+    combined = tmp_path / "combined.json"
+    res = winnow("tune", "--scored", scored, "--models", root, "--labels", labels, "--output", combined)
+    assert res.returncode == 0, res.stderr
+    rule = json.loads(combined.read_text())["languages"]["en"]["rules"][0]
+    assert rule["score"] == "combined" and {"kenlm_log_ratio", "neural_log_ratio"} <= set(rule["combined"]["features"])
+    res = winnow("run", "--input", SAMPLE_WEB, "--models", root, "--thresholds", combined, "--output", tmp_path / "c")
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "c" / "_SUMMARY.json").read_text())["by_reason"]["drop"].get("harmful", 0) > 0
