@@ -100,8 +100,9 @@ def main() -> None:
             plans = {"KenLM only": kenlm_only, "neural only": neural_rules(kenlm_only, scored)}
         plans[f"cascade, band {band:g} per rule"] = tuned
         print(f"band {band:g}: " + "; ".join(
-            f"{r['score']} {r['value']:.3g} (band {r['cascade']['band'][0]:.3g}..{r['cascade']['band'][1]:.3g} "
-            f"-> {r['cascade']['score']})" for r in tuned["languages"]["en"]["rules"]))
+            f"{r['score']} {r['value']:.3g}" + (f" (band {r['cascade']['band'][0]:.3g}..{r['cascade']['band'][1]:.3g}"
+                                                f" -> {r['cascade']['score']})" if r.get("cascade") else "")
+            for r in tuned["languages"]["en"]["rules"]))
     shutil.rmtree(scored)
     en = summary["by_lang"].get("en", {}).get("read", 0)
     print(f"{summary['read']} pages ({en} English)")

@@ -128,6 +128,8 @@ def cascade_score(rule, kt, nt, nd):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--time-budget", type=float, default=150.0, help="seconds of training per neural model")
+    ap.add_argument("--band", type=float, default=0.2,
+                    help="cascade band per rule (default 0.2, wider than winnow tune's 0.02, to show its effect)")
     args = ap.parse_args()
     require_data()
     folder = prepare(args.time_budget)
@@ -151,7 +153,7 @@ def main() -> None:
             v = np.log10(v) if score.endswith("_pp") else v
             ok = np.isfinite(v)
             cells.append(f"{roc_auc(sign * v[ok], y_test[ok]):.3f} / {average_precision(sign * v[ok], y_test[ok]):.3f}")
-        ratio_rule, combined_rule = product_rules(s_dev, y_dev, directions, 0.2)
+        ratio_rule, combined_rule = product_rules(s_dev, y_dev, directions, args.band)
         if combined_rule["score"] == "combined":
             p = np.array([combined_probability(combined_rule["combined"], d, d["n_tokens"]) for d in s_test])
             cells.append(f"{roc_auc(p, y_test):.3f} / {average_precision(p, y_test):.3f}")
@@ -170,7 +172,8 @@ def main() -> None:
         print(f"| {name} ({len(test)}, {y_test.mean():.0%}) | " + " | ".join(cells) + " |")
         cascade_rows.append((name, ratio_rule, s_test, y_test))
 
-    print("\n| set | KenLM ratio alone P / R / F1 | cascade (20% band -> neural ratio) P / R / F1 | sent to neural |"
+    print(f"\n| set | KenLM ratio alone P / R / F1 | cascade ({args.band:g} band -> neural ratio) P / R / F1 "
+          "| sent to neural |"
           "\n|---|---|---|---|")
     for name, rule, s_test, y_test in cascade_rows:
         alone = Router(load_thresholds_dict(_rules_only(rule, cascade=False), {"en": directions["en"]}), ["en"])
@@ -195,12 +198,12 @@ def main() -> None:
                 sc.score(texts[i:i + 256])
             best.append(time.process_time() - start)
         t[label] = best
-    share = 0.2
+    share = args.band
     cascade_t = [k + share * n for k, n in zip(t["kenlm"], t["neural"])]
     print(f"\nscoring {len(texts)} test texts, CPU seconds min / median of 3 (torch threads: "
           f"{os.environ.get('WINNOW_NEURAL_THREADS', 'all cores')}):")
     for label, v in (("KenLM only (clean + harmful)", t["kenlm"]), ("neural only (clean + harmful)", t["neural"]),
-                     ("cascade, 20% of documents to the neural LMs", cascade_t)):
+                     (f"cascade, {share:.0%} of documents to the neural LMs", cascade_t)):
         print(f"  {label}: {len(texts) / max(v):.0f} / {len(texts) / np.median(v):.0f} docs/s per CPU-second")
 
 

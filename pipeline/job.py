@@ -543,7 +543,8 @@ def worker_threads(options) -> int:
         return 1
     direct = options.view_as(DirectOptions)
     if direct.direct_running_mode == "multi_processing":
-        return max(1, cores // max(1, direct.direct_num_workers or 1))
+        workers = direct.direct_num_workers or cores  # Beam: 0 = a worker per core
+        return max(1, cores // workers)
     return cores
 
 

@@ -190,6 +190,10 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
                 problems.append(f"{lang}: {r['score']!r} means opposite things in different model sets")
                 continue
             cascade = r.get("cascade")
+            if cascade and not (r["score"].startswith("kenlm_") and cascade["score"].startswith("neural_")):
+                problems.append(f"{lang}: rule {i} cascades from {r['score']!r} to {cascade['score']!r}; a cascade "
+                                f"goes from a KenLM score to a neural one")
+                continue
             if cascade:
                 c_sides = {directions[la].get(cascade["score"]) for la in langs}
                 if None in c_sides or len(c_sides) != 1:

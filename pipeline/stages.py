@@ -68,7 +68,7 @@ class DocumentProcessor:
         clean LM; neural_log_ratio: clean and harmful), built once per combination."""
         ms = self.neural[lang]
         names = frozenset(name for name, lm in ms.lms.items() if lm.kind == "neural" and any(
-            score.endswith("_log_ratio") or score == f"{column(name)}_pp" for score in cascade_scores))
+            score in (f"{column(name)}_pp", "neural_log_ratio") for score in cascade_scores))
         key = (lang, names)
         if key not in self._second:
             self._second[key] = Scorer(ms.named(names))

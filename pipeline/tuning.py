@@ -413,14 +413,21 @@ def read_labels(path: str) -> dict[str, int]:
             for line in f:
                 if line.strip():
                     r = json.loads(line)
-                    labels[str(r["id"])] = int(r["label"])
+                    labels[str(r["id"])] = _label(r["label"], path)
             return labels
         dialect = "excel-tab" if path.endswith(".tsv") else "excel"
         for row in csv.reader(f, dialect=dialect):
             if len(row) < 2 or not row[1].strip().lstrip("-").isdigit():
                 continue  # header or blank
-            labels[row[0]] = int(row[1])
+            labels[row[0]] = _label(row[1], path)
     return labels
+
+
+def _label(value, path: str) -> int:
+    label = int(value)
+    if label not in (0, 1):
+        raise ValueError(f"{path}: labels are 1 (bad) or 0 (good), got {value!r}")
+    return label
 
 
 def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, labels: dict | None = None,

@@ -179,6 +179,7 @@ def test_worker_processes_share_the_cores_between_them(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     assert worker_threads(PipelineOptions([])) == 8  # in-process: all cores
     assert worker_threads(PipelineOptions(["--direct_num_workers=4", "--direct_running_mode=multi_processing"])) == 2
+    assert worker_threads(PipelineOptions(["--direct_num_workers=0", "--direct_running_mode=multi_processing"])) == 1
     assert worker_threads(PipelineOptions(["--runner=DataflowRunner"])) == 1  # a worker process per core
     monkeypatch.delenv("WINNOW_NEURAL_THREADS", raising=False)
     monkeypatch.setattr(neural, "_default_threads", None)

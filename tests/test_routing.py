@@ -36,6 +36,9 @@ def test_rules_bind_with_directions(sets):
     (lambda t: t["languages"].update(xx={"rules": []}), r"xx: rules for a language with no model set"),
     (lambda t: t.pop("version"), r"'version' is a required property"),
     (lambda t: t["languages"]["en"]["rules"][0].update(reason="Bad Reason"), r"does not match"),
+    (lambda t: t["languages"]["en"]["rules"][0].update(
+        cascade={"score": "kenlm_clean_pp", "value": 100, "band": [-0.5, -0.1]}),
+     r"en: rule 0 cascades from 'kenlm_log_ratio' to 'kenlm_clean_pp'; a cascade goes from a KenLM score"),
 ])
 def test_invalid_thresholds_are_explained(sets, mutate, message):
     raw = copy.deepcopy(FIXTURE_THRESHOLDS)

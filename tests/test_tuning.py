@@ -72,6 +72,16 @@ def test_roc_auc_and_prevalence_maths():
     assert rogan_gladen(0.17, 0.8, 0.1) == pytest.approx(0.1)
 
 
+def test_labels_files_take_only_0_and_1(tmp_path):
+    from winnow.pipeline.tuning import read_labels
+
+    (tmp_path / "ok.csv").write_text("id,label\na,1\nb,0\n")
+    assert read_labels(str(tmp_path / "ok.csv")) == {"a": 1, "b": 0}
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "label": 2}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl: labels are 1 \(bad\) or 0 \(good\), got 2"):
+        read_labels(str(tmp_path / "bad.jsonl"))
+
+
 def test_labels_meet_a_target_precision_with_intervals_and_corpus_prevalence():
     n_good, n_bad = 3000, 3000                      # a balanced labelled set...
     x = np.r_[rng.normal(2.0, 0.3, n_good), rng.normal(2.8, 0.3, n_bad)]
