@@ -42,15 +42,17 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
         rules = ((thresholds or {}).get("languages", {}).get(lang)
                  or (thresholds or {}).get("languages", {}).get("*") or {}).get("rules", [])
         lab = np.array([labels.get(i, -1) for i in ids[mask]], dtype=int) if labels else None
-        dropped = _dropped(table, mask, lang, router)
+        decisions = _decisions(table, mask, lang, router)
+        dropped = np.array([d.route == "drop" for d in decisions], dtype=bool)
         scores = {}
         for score, direction in sorted(directions[lang].items()):
             raw = np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]], dtype=float)
             diag = tune_score(score, direction, raw, opts, lab)
             cuts = [r["value"] for r in rules if r["score"] == score]
+            bands = [r["cascade"]["band"] for r in rules if r["score"] == score and r.get("cascade")]
             scores[score] = {
-                "direction": direction, "diagnostics": diag, "thresholds": cuts,
-                "histogram": _histogram(score, raw, cuts, diag),
+                "direction": direction, "diagnostics": diag, "thresholds": cuts, "cascade_bands": bands,
+                "histogram": _histogram(score, raw, cuts + [v for b in bands for v in b], diag),
                 "samples": _samples(score, raw, texts[mask], ids[mask], cuts, direction),
             }
         entry = {"documents": int(mask.sum()), "scores": scores, "rules": rules}
@@ -58,6 +60,11 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
             entry["drop_rate"] = float(dropped.mean()) if len(dropped) else 0.0
             entry["kept_tokens"] = int(tokens[mask][~dropped].sum())
             entry["dropped_tokens"] = int(tokens[mask][dropped].sum())
+            by = {}
+            for d in decisions:
+                if d.decided_by:
+                    by[d.decided_by] = by.get(d.decided_by, 0) + 1
+            entry["decided_by"] = dict(sorted(by.items()))
             if lab is not None and (lab >= 0).any():
                 known = lab >= 0
                 y, pred = lab[known], dropped[known]
@@ -67,17 +74,15 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
     return _json_safe(report)
 
 
-def _dropped(table, mask, lang: str, router) -> np.ndarray:
-    """Which documents of ``lang`` the thresholds drop, decided by the Router itself (rules,
-    combined rule, cascade, min_tokens, reader reasons), so the report shows what run does."""
+def _decisions(table, mask, lang: str, router) -> list:
+    """The Router's own decision on each document of ``lang`` (rules, combined rule, cascade,
+    min_tokens, reader reasons), so the report shows what run does."""
     if router is None:
-        return np.zeros(int(mask.sum()), dtype=bool)
-    from .routing import DROP
-
+        return []
     rows = table.filter(mask).to_pylist()
-    return np.array([router.decide(skip=r.get("reason") if r.get("route") == "scored" else None, lang=lang,
-                                   n_lines=r.get("n_lines") if r.get("n_lines") is not None else 1,
-                                   n_tokens=r.get("n_tokens"), scores=r).route == DROP for r in rows], dtype=bool)
+    return [router.decide(skip=r.get("reason") if r.get("route") == "scored" else None, lang=lang,
+                          n_lines=r.get("n_lines") if r.get("n_lines") is not None else 1,
+                          n_tokens=r.get("n_tokens"), scores=r) for r in rows]
 
 
 def _histogram(score, raw, cuts, diag, bins: int = 40) -> dict:
@@ -149,12 +154,17 @@ def render_html(report: dict) -> str:
     tv = report.get("thresholds_version")
     parts.append(f"<p class=\"muted\">Thresholds: {e(tv) if tv else 'none (scores only)'}. "
                  f"Perplexities are shown on a log10 scale. Lines: red = threshold; blue/orange = fitted "
-                 f"mixture components.</p>")
+                 f"mixture components; orange band = a cascade's uncertain band, where a neural LM decides.</p>")
     for lang, entry in report["languages"].items():
         parts.append(f"<h2 id=\"lang-{e(lang)}\">{e(lang)}: {entry['documents']} documents</h2>")
         if "drop_rate" in entry:
             parts.append(f"<p>Drop rate {entry['drop_rate']:.1%}; estimated kept tokens "
                          f"{entry['kept_tokens']:,} (dropped {entry['dropped_tokens']:,}).</p>")
+            by = entry.get("decided_by") or {}
+            if by.get("neural"):
+                parts.append(f"<p>Decided by: {e(', '.join(f'{k} {v:,}' for k, v in by.items()))}. The neural LMs "
+                             f"re-decide the {by['neural']:,} documents ({by['neural'] / entry['documents']:.1%}) whose "
+                             f"KenLM score falls in a cascade band (shaded orange below).</p>")
         if "confusion" in entry:
             c = entry["confusion"]
             parts.append("<table><tr><th></th><th>labelled bad</th><th>labelled good</th></tr>"
@@ -167,7 +177,7 @@ def render_html(report: dict) -> str:
             d = s["diagnostics"]
             supported = d.get("method") in ("mixture", "labels")
             parts.append(f"<h3>{e(score)} <span class=\"muted\">(bad side: {e(s['direction'])})</span></h3>")
-            parts.append(_svg_histogram(s["histogram"], s["thresholds"], score))
+            parts.append(_svg_histogram(s["histogram"], s["thresholds"], score, s.get("cascade_bands", [])))
             parts.append(f"<div class=\"verdict {'ok' if supported else 'warn'}\"><b>Verdict.</b> "
                          f"{e(_plain_verdict(d, s['thresholds']))}</div>")
             parts.append(_diag_table(d))
@@ -237,7 +247,7 @@ def _samples_table(samples: list[dict]) -> str:
             f"<th>text (first {SNIPPET} characters)</th></tr>{rows}</table></details>")
 
 
-def _svg_histogram(h: dict, cuts: list, score: str, w: int = 640, ht: int = 200) -> str:
+def _svg_histogram(h: dict, cuts: list, score: str, bands: list = (), w: int = 640, ht: int = 200) -> str:
     if not h.get("counts"):
         return "<p class=\"muted\">no finite scores</p>"
     edges, counts = h["edges"], h["counts"]
@@ -255,8 +265,13 @@ def _svg_histogram(h: dict, cuts: list, score: str, w: int = 640, ht: int = 200)
         pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(h["mixture"]["x"], comp))
         lines += f"<polyline points=\"{pts}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
     marks = ""
+    tr = lambda v: math.log10(v) if score.endswith("_pp") and v > 0 else v  # noqa: E731
+    for b_lo, b_hi in bands:  # the cascade's uncertain band: the neural LM decides inside it
+        x0, x1 = sx(tr(b_lo)), sx(tr(b_hi))
+        marks += (f"<rect x=\"{x0:.1f}\" y=\"15\" width=\"{max(x1 - x0, 1):.1f}\" height=\"{ht - 45}\" "
+                  f"fill=\"#e80\" fill-opacity=\"0.18\"><title>cascade band {b_lo:.4g} .. {b_hi:.4g}</title></rect>")
     for c in cuts:
-        t = math.log10(c) if score.endswith("_pp") and c > 0 else c
+        t = tr(c)
         marks += (f"<line x1=\"{sx(t):.1f}\" x2=\"{sx(t):.1f}\" y1=\"15\" y2=\"{ht - 30}\" stroke=\"#d22\" "
                   f"stroke-width=\"2\"/><text x=\"{sx(t) + 3:.1f}\" y=\"14\" font-size=\"11\" fill=\"#d22\">{c:.4g}</text>")
     axis = (f"<line x1=\"40\" x2=\"{w - 20}\" y1=\"{ht - 30}\" y2=\"{ht - 30}\" stroke=\"#333\"/>"

@@ -229,3 +229,23 @@ def test_cli_trains_neural_lms_then_tunes_a_cascade_and_a_combined_rule(models_r
     res = winnow("run", "--input", SAMPLE_WEB, "--models", root, "--thresholds", combined, "--output", tmp_path / "c")
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "c" / "_SUMMARY.json").read_text())["by_reason"]["drop"].get("harmful", 0) > 0
+
+
+def test_report_shows_the_cascade_band_and_who_decided(neural_root, tmp_path):
+    from test_pipeline import run
+    from winnow.pipeline.report import build_report, render_html
+    from winnow.pipeline.routing import manifest_directions
+    from winnow.pipeline.tuning import TuneOptions, load_scored, tune
+
+    scored = tmp_path / "scored"
+    run(neural_root, [SAMPLE_WEB], scored, thresholds=None)
+    table = load_scored(str(scored))
+    directions = manifest_directions(neural_root)
+    thresholds = tune(table, directions, TuneOptions(cascade_band=0.3))
+    report = build_report(table, directions, thresholds=thresholds)
+    en = report["languages"]["en"]
+    band = en["scores"]["kenlm_log_ratio"]["cascade_bands"]
+    assert band == [next(r["cascade"]["band"] for r in en["rules"] if r["score"] == "kenlm_log_ratio")]
+    assert en["decided_by"]["neural"] > 0 and en["decided_by"]["kenlm"] > 0
+    page = render_html(report)
+    assert "cascade band" in page and f"neural {en['decided_by']['neural']:,}" in page
