@@ -128,11 +128,13 @@ def cascade_score(rule, kt, nt, nd):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--time-budget", type=float, default=150.0, help="seconds of training per neural model")
+    ap.add_argument("--models", type=Path, help="evaluate this English model set (e.g. bench/same_domain.py's "
+                    "WINNOW_BENCH_DIR/models-samedomain/en) instead of training the default one")
     ap.add_argument("--band", type=float, default=0.2,
                     help="cascade band per rule (default 0.2, wider than winnow tune's 0.02, to show its effect)")
     args = ap.parse_args()
     require_data()
-    folder = prepare(args.time_budget)
+    folder = args.models or prepare(args.time_budget)
     ms = ModelSet.load(folder)
     scorer = Scorer(ms)
     directions = manifest_directions(folder.parent)
