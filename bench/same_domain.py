@@ -6,7 +6,9 @@
 divides by a clean LM (CCNet-style, trained on prose). On short social-media texts the
 prose LM mostly measures the domain. This trains, under the same tokenizer, a "clean" KenLM
 (and, with --neural-budget SECONDS, a neural LM) on the *benign* (label-0) training texts
-of the English harmful sets, into WINNOW_BENCH_DIR/models-samedomain/en, and reports
+of the English harmful sets, into WINNOW_BENCH_DIR/models-samedomain/en (as the ratio's
+reference: in a product model set, the role `benign` does this beside a prose `clean`
+model), and reports
 ROC-AUC / average precision of the harmful-vs-benign log-ratio on each test split beside
 the prose-based one of bench/neural_eval.py's model set.
 """

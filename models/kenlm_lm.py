@@ -22,7 +22,11 @@ from .tools import KENLM_TOOLS_VERSION, kenlm_tool
 
 log = logging.getLogger(__name__)
 
-ROLES = ("clean", "harmful")
+# clean: reference text, e.g. edited prose (high perplexity = low quality, as CCNet);
+# harmful: text to filter out (low perplexity = resembles it);
+# benign: harmless text of the same kind as the harmful text (the same platform, register,
+# length): when present, the log-ratio's denominator instead of the clean model.
+ROLES = ("clean", "harmful", "benign")
 BINARY_FORMATS = ("trie", "probing")
 
 

@@ -283,8 +283,10 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
     import sentencepiece as spm
     from safetensors.torch import save_file
 
-    if role not in ("clean", "harmful"):
-        raise ValueError(f"role must be clean or harmful, got {role!r}")
+    from .kenlm_lm import ROLES
+
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     folder = Path(folder)
     tok_path = folder / f"{TOKENIZER_NAME}.manifest.json"
     if not tok_path.exists():

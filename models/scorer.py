@@ -80,7 +80,7 @@ class Scorer:
         self.per_line = per_line
         self.whole_document = whole_document
         self._encode = model_set.tokenizer.encode
-        self._ratio_pairs = _ratio_pairs(model_set)
+        self._ratio_pairs = ratio_pairs(model_set)
 
     def score(self, texts: Sequence[str]) -> list[DocumentScore]:
         doc_lines = [normalize_lines(t) for t in texts]
@@ -151,16 +151,18 @@ class Scorer:
         return [d.to_dict() for d in self.score(texts)]
 
 
-def _ratio_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
-    """kind -> (clean LM name, harmful LM name) for kinds that have exactly one of each."""
+def ratio_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
+    """kind -> (reference LM name, harmful LM name) of each kind's log-ratio: the benign LM
+    when the kind has one (same-domain harmless text), else the clean one."""
     by_kind: dict[str, dict[str, list[str]]] = {}
     for name, lm in model_set.lms.items():
         by_kind.setdefault(lm.kind, {}).setdefault(lm.role, []).append(name)
-    return {
-        kind: (roles["clean"][0], roles["harmful"][0])
-        for kind, roles in by_kind.items()
-        if len(roles.get("clean", [])) == 1 and len(roles.get("harmful", [])) == 1
-    }
+    out = {}
+    for kind, roles in by_kind.items():
+        reference = roles.get("benign") or roles.get("clean") or []
+        if len(reference) == 1 and len(roles.get("harmful", [])) == 1:
+            out[kind] = (reference[0], roles["harmful"][0])
+    return out
 
 
 def _log_ratio(harmful: LMScore, clean: LMScore) -> float:

@@ -1,7 +1,7 @@
 """The ``winnow`` command line.
 
     winnow train tokenizer --lang en --input FILE... --models ROOT [--vocab-size N]
-    winnow train kenlm     --lang en --role clean|harmful --input FILE... --models ROOT [--order N]
+    winnow train kenlm     --lang en --role clean|harmful|benign --input FILE... --models ROOT [--order N]
     winnow score           --models ROOT --input FILE... [--lang xx] [--output OUT.jsonl]
     winnow models          ROOT            # list and verify model sets
     winnow doctor                          # check the installation
@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from winnow import __version__
+from winnow.models.kenlm_lm import ROLES
 
 from .readers import FORMATS
 
@@ -84,9 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      "and convert with build_binary.",
                          epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
     lm.add_argument("--lang", required=True, help="language code, e.g. en")
-    lm.add_argument("--role", required=True, choices=["clean", "harmful"],
+    lm.add_argument("--role", required=True, choices=list(ROLES),
                     help="clean: trained on good text, high perplexity = low quality; "
-                         "harmful: trained on harmful text, low perplexity = likely harmful")
+                         "harmful: trained on harmful text, low perplexity = likely harmful; "
+                         "benign: trained on harmless text of the same kind as the harmful text (e.g. "
+                         "--where label=0 of the same set), the log-ratio's reference when present")
     _add_input_args(lm)
     _add_models_arg(lm)
     lm.add_argument("--order", type=int, default=5, help="n-gram order, 2-6 (default: 5)")
@@ -107,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "with a manifest. Needs the [neural] extra (torch==2.13.0).",
                          epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
     ne.add_argument("--lang", required=True, help="language code, e.g. en")
-    ne.add_argument("--role", required=True, choices=["clean", "harmful"], help="as for train kenlm")
+    ne.add_argument("--role", required=True, choices=list(ROLES), help="as for train kenlm")
     _add_input_args(ne)
     _add_models_arg(ne)
     ne.add_argument("--max-steps", type=int, default=2000, help="optimizer steps at most (default: 2000)")

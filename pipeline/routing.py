@@ -101,10 +101,12 @@ def _directions(manifests) -> dict[str, str]:
     out = {}
     roles_by_kind: dict[str, set] = {}
     for m in manifests:
-        out[f"{column(m['name'])}_pp"] = ABOVE if m["role"] == "clean" else BELOW
+        # High PP under a clean or benign LM: unlike the reference text; low PP under a
+        # harmful LM: like the harmful text.
+        out[f"{column(m['name'])}_pp"] = BELOW if m["role"] == "harmful" else ABOVE
         roles_by_kind.setdefault(m["kind"], set()).add(m["role"])
     for kind, roles in roles_by_kind.items():
-        if {"clean", "harmful"} <= roles:
+        if "harmful" in roles and roles & {"clean", "benign"}:
             out[f"{kind}_log_ratio"] = BELOW
     return out
 
@@ -247,6 +249,8 @@ class Router:
         rules = self.thresholds.for_lang(lang)
         if n_tokens is not None and n_tokens < rules.min_tokens:
             return Decision(DROP, "too_short")
+        # A drop is decided by the rule that fires; a keep by the last kind of scorer
+        # consulted (neural when a cascade re-decided any rule).
         by = "kenlm"
         for rule in rules.rules:
             if rule.combined is not None:
@@ -256,18 +260,25 @@ class Router:
             elif rule.uncertain(scores) and scores.get(rule.cascade_score) is not None:
                 by = "neural"
                 if _beyond(scores[rule.cascade_score], rule.cascade_value, rule.cascade_direction):
-                    return Decision(DROP, rule.reason, by)
+                    return Decision(DROP, rule.reason, "neural")
             elif rule.fires(scores.get(rule.score)):
-                return Decision(DROP, rule.reason, by)
+                return Decision(DROP, rule.reason, "kenlm")
         return Decision(KEEP, None, by)
 
     def cascade_scores(self, lang: str, scores: dict) -> set[str]:
-        """The neural scores that re-decide a document: those of the rules whose uncertain
-        band its KenLM scores fall in (empty: KenLM decides alone)."""
+        """The neural scores that could change a document's decision: those of the rules
+        whose uncertain band its KenLM scores fall in, up to the first rule that drops it
+        for certain (in :meth:`decide`'s order; empty: KenLM decides alone)."""
         if self.score_only or lang not in self.langs:
             return set()
         rules = self.thresholds.for_lang(lang)
-        return {r.cascade_score for r in rules.rules if r.uncertain(scores)} if rules else set()
+        out = set()
+        for rule in rules.rules if rules else ():
+            if rule.combined is None and rule.uncertain(scores):
+                out.add(rule.cascade_score)
+            elif rule.combined is None and rule.fires(scores.get(rule.score)):
+                break  # dropped by KenLM whatever the neural LM says about later rules
+        return out
 
     def needs_cascade(self, lang: str, scores: dict) -> bool:
         """Whether a document's KenLM scores fall in an uncertain band (so a neural LM should score it)."""

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from winnow.models.langid import LanguageIdentifier
-from winnow.models.scorer import Scorer, column
+from winnow.models.scorer import Scorer, column, ratio_pairs
 from winnow.schemas.arrow import DOCUMENT_SCHEMA, REJECTED_SCHEMA, SCORE_COLUMNS
 
 from .routing import DROP, KEEP, SCORED, UNDETERMINED, Router
@@ -65,10 +65,12 @@ class DocumentProcessor:
 
     def _second_scorer(self, lang: str, cascade_scores: set[str]) -> Scorer:
         """A Scorer with only the neural LMs these cascade scores need (neural_clean_pp: the
-        clean LM; neural_log_ratio: clean and harmful), built once per combination."""
+        clean LM; neural_log_ratio: its harmful and reference LMs), built once per combination."""
         ms = self.neural[lang]
-        names = frozenset(name for name, lm in ms.lms.items() if lm.kind == "neural" and any(
-            score in (f"{column(name)}_pp", "neural_log_ratio") for score in cascade_scores))
+        names = {name for name, lm in ms.lms.items() if lm.kind == "neural" and f"{column(name)}_pp" in cascade_scores}
+        if "neural_log_ratio" in cascade_scores:
+            names |= set(ratio_pairs(ms).get("neural", ()))
+        names = frozenset(names)
         key = (lang, names)
         if key not in self._second:
             self._second[key] = Scorer(ms.named(names))

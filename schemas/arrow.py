@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-DOCUMENT_SCHEMA_VERSION = "winnow.document.v2"  # v2: neural score columns, decided_by
+DOCUMENT_SCHEMA_VERSION = "winnow.document.v3"  # v2: neural score columns, decided_by; v3: benign LMs
 REJECTED_SCHEMA_VERSION = "winnow.rejected.v1"
 
 # Score columns, in order. Each LM named NAME in a model set fills NAME_log10p and
-# NAME_pp (NAME with "-" as "_"); the log-ratio needs a clean and a harmful LM.
+# NAME_pp (NAME with "-" as "_"); the log-ratio needs a harmful LM and a benign or clean one.
 KENLM_SCORE_COLUMNS = (
     "kenlm_clean_log10p", "kenlm_clean_pp",
     "kenlm_harmful_log10p", "kenlm_harmful_pp",
+    "kenlm_benign_log10p", "kenlm_benign_pp",
     "kenlm_log_ratio",
 )
 NEURAL_SCORE_COLUMNS = (
     "neural_clean_log10p", "neural_clean_pp",
     "neural_harmful_log10p", "neural_harmful_pp",
+    "neural_benign_log10p", "neural_benign_pp",
     "neural_log_ratio",
 )
 SCORE_COLUMNS = KENLM_SCORE_COLUMNS + NEURAL_SCORE_COLUMNS

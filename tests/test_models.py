@@ -108,6 +108,25 @@ def test_log_ratio_direction(models_root):
         math.log10(d["kenlm_harmful_pp"]) - math.log10(d["kenlm_clean_pp"]), rel=1e-9)
 
 
+def test_a_benign_model_becomes_the_log_ratios_reference(models_copy):
+    """With clean, benign and harmful LMs: the ratio is harmful vs benign, the clean PP stays."""
+    from winnow.pipeline.routing import ABOVE, BELOW, manifest_directions
+
+    train_kenlm(TextSource([TEXT / "en_benign.txt"]), models_copy / "en", "en", "benign", **TINY_LM)
+    ms = load_model_set(models_copy, "en")
+    assert {n: lm.role for n, lm in ms.lms.items()} == {
+        "kenlm-clean": "clean", "kenlm-harmful": "harmful", "kenlm-benign": "benign"}
+    friendly, crude = Scorer(ms).score_dicts(["Thanks for the recipe, my kids loved the soup.",
+                                               "Shut up you stupid loser, nobody wants your garbage."])
+    for d in (friendly, crude):
+        assert d["kenlm_clean_pp"] > 1 and d["kenlm_benign_pp"] > 1
+        assert d["kenlm_log_ratio"] == pytest.approx(
+            math.log10(d["kenlm_harmful_pp"]) - math.log10(d["kenlm_benign_pp"]), rel=1e-9)
+    assert crude["kenlm_log_ratio"] < friendly["kenlm_log_ratio"]
+    directions = manifest_directions(models_copy)["en"]
+    assert directions["kenlm_benign_pp"] == ABOVE and directions["kenlm_log_ratio"] == BELOW
+
+
 def test_no_ratio_without_both_roles(models_root):
     res = Scorer(load_model_set(models_root, "de")).score(["Der Fluss fließt durch das Tal."])[0]
     assert res.log_ratios == {} and set(res.lms) == {"kenlm-clean"}

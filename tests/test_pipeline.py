@@ -1,6 +1,7 @@
 """The Beam job end to end: accounting, dead letters, reruns, score-only, runners."""
 import copy
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -314,3 +315,18 @@ def test_draws_are_uniform():
         for _, i in keys[:5]:
             hits[i] += 1
     assert all(abs(h / 2000 - 0.25) < 0.04 for h in hits)
+
+
+def test_benign_scores_reach_the_shards(models_copy, tmp_path):
+    from conftest import TEXT, TINY_LM
+    from winnow.models.kenlm_lm import train_kenlm
+    from winnow.models.textio import TextSource
+
+    train_kenlm(TextSource([TEXT / "en_benign.txt"]), models_copy / "en", "en", "benign", **TINY_LM)
+    out = tmp_path / "out"
+    docs, _ = assert_reconciles(run(models_copy, [SAMPLE_WEB], out), out)
+    en = [d for d in docs if d["lang"] == "en" and d["n_lines"]]
+    assert en and all(d["kenlm_benign_pp"] > 1 for d in en)
+    assert all(d["kenlm_log_ratio"] == pytest.approx(math.log10(d["kenlm_harmful_pp"]) - math.log10(d["kenlm_benign_pp"]))
+               for d in en)
+    assert all("kenlm-benign" in dict(d["models"]) for d in en)

@@ -77,3 +77,27 @@ def test_decision_order(sets):
     assert keep_other.decide(skip=None, lang="it", n_lines=1, n_tokens=9, scores={}).route == "keep"
     score_only = Router(None, sets)
     assert score_only.decide(skip=None, lang="en", n_lines=1, n_tokens=9, scores={}).route == "scored"
+
+
+def test_cascade_asks_the_neural_lm_only_where_it_can_change_the_decision():
+    directions = {"en": {"kenlm_log_ratio": BELOW, "kenlm_clean_pp": ABOVE,
+                         "neural_log_ratio": BELOW, "neural_clean_pp": ABOVE}}
+    raw = {"thresholds_version": 1, "version": "t", "languages": {"en": {"rules": [
+        {"score": "kenlm_log_ratio", "value": -0.3, "reason": "harmful",
+         "cascade": {"score": "neural_log_ratio", "value": 0.0, "band": [-0.4, -0.2]}},
+        {"score": "kenlm_clean_pp", "value": 150, "reason": "low_quality",
+         "cascade": {"score": "neural_clean_pp", "value": 100, "band": [140, 160]}}]}}}
+    router = Router(load_thresholds_dict(raw, directions), ["en"])
+    def decide(**scores):
+        d = router.decide(skip=None, lang="en", n_lines=1, n_tokens=50, scores=scores)
+        return d.route, d.reason, d.decided_by
+    # Dropped for certain by the first rule: no neural LM, whatever the second rule's band says.
+    assert router.cascade_scores("en", {"kenlm_log_ratio": -1.0, "kenlm_clean_pp": 150}) == set()
+    assert decide(kenlm_log_ratio=-1.0, kenlm_clean_pp=150) == ("drop", "harmful", "kenlm")
+    assert router.cascade_scores("en", {"kenlm_log_ratio": -0.3, "kenlm_clean_pp": 150}) == {
+        "neural_log_ratio", "neural_clean_pp"}
+    # The neural LM keeps it on the first rule; KenLM drops it for certain on the second.
+    assert decide(kenlm_log_ratio=-0.3, neural_log_ratio=0.5, kenlm_clean_pp=500) == ("drop", "low_quality", "kenlm")
+    assert decide(kenlm_log_ratio=-0.3, neural_log_ratio=-0.5, kenlm_clean_pp=50) == ("drop", "harmful", "neural")
+    assert decide(kenlm_log_ratio=0.0, kenlm_clean_pp=150, neural_clean_pp=50) == ("keep", None, "neural")
+    assert decide(kenlm_log_ratio=0.0, kenlm_clean_pp=50) == ("keep", None, "kenlm")
