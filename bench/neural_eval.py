@@ -34,8 +34,9 @@ from winnow.pipeline.routing import Router, combined_probability, load_threshold
 from winnow.pipeline.routing import manifest_directions  # noqa: E402
 from winnow.pipeline.tuning import roc_auc  # noqa: E402
 
-SCORES = {"kenlm_clean_pp": +1, "kenlm_harmful_pp": -1, "kenlm_log_ratio": -1,
-          "neural_clean_pp": +1, "neural_harmful_pp": -1, "neural_log_ratio": -1}  # +1: higher = more harmful
+SCORES = {"kenlm_clean_pp": +1, "kenlm_benign_pp": +1, "kenlm_harmful_pp": -1, "kenlm_log_ratio": -1,
+          "neural_clean_pp": +1, "neural_benign_pp": +1, "neural_harmful_pp": -1,
+          "neural_log_ratio": -1}  # +1: higher = more harmful
 
 
 def average_precision(score, y) -> float:
@@ -138,8 +139,9 @@ def main() -> None:
     ms = ModelSet.load(folder)
     scorer = Scorer(ms)
     directions = manifest_directions(folder.parent)
-    print("\n| set (test n, bad share) | " + " | ".join(SCORES) + " | combined | cascade | fastText |\n|"
-          + "---|" * (len(SCORES) + 4))
+    present = {s: sign for s, sign in SCORES.items() if s in directions["en"]}
+    print("\n| set (test n, bad share) | " + " | ".join(present) + " | combined | cascade | fastText |\n|"
+          + "---|" * (len(present) + 4))
     cascade_rows = []
     all_test_texts = []
     for name in HARMFUL_EN:
@@ -150,7 +152,7 @@ def main() -> None:
         s_test = [dict(d, n_tokens=d["n_pieces"] + d["n_lines"]) for d in scorer.score_dicts([r["text"] for r in test])]
         all_test_texts += [r["text"] for r in test]
         cells = []
-        for score, sign in SCORES.items():
+        for score, sign in present.items():
             v = np.array([np.nan if d.get(score) is None else d[score] for d in s_test], dtype=float)
             v = np.log10(v) if score.endswith("_pp") else v
             ok = np.isfinite(v)

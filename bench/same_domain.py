@@ -1,16 +1,18 @@
 """The log-ratio against a same-domain benign LM instead of a clean-prose one.
 
-    python bench/same_domain.py [--neural-budget 0]
+    python bench/same_domain.py [--neural-budget 420]
 
 "Perplexed by Quality" scores with one LM trained on harmful text; Winnow's log-ratio
-divides by a clean LM (CCNet-style, trained on prose). On short social-media texts the
-prose LM mostly measures the domain. This trains, under the same tokenizer, a "clean" KenLM
-(and, with --neural-budget SECONDS, a neural LM) on the *benign* (label-0) training texts
-of the English harmful sets, into WINNOW_BENCH_DIR/models-samedomain/en (as the ratio's
-reference: in a product model set, the role `benign` does this beside a prose `clean`
-model), and reports
-ROC-AUC / average precision of the harmful-vs-benign log-ratio on each test split beside
-the prose-based one of bench/neural_eval.py's model set.
+divides by a reference LM. CCNet-style, that is a clean LM trained on prose, but on short
+social-media texts the prose LM mostly measures the domain. Into
+WINNOW_BENCH_DIR/models-benign/en this links bench/neural_eval.py's English model set (prose
+clean + harmful, KenLM and neural) and trains, under the same tokenizer, ``benign`` LMs
+(KenLM; neural with --neural-budget SECONDS) on the label-0 training texts of the English
+harmful sets: the model set then holds clean, benign and harmful LMs, and its log-ratio
+uses the benign one. On each test split it reports ROC-AUC / average precision of the
+log-ratio against prose (log10 PP_harmful - log10 PP_clean, from the same rows) and of the
+product's log-ratio against the benign LM. ``bench/neural_eval.py --models`` on that folder
+then evaluates every score, the combined one and the cascade.
 """
 from __future__ import annotations
 
@@ -32,21 +34,20 @@ from winnow.pipeline.tuning import roc_auc  # noqa: E402
 
 def prepare(neural_budget: float) -> Path:
     src = WORK / "models-neural" / "en"
-    folder = WORK / "models-samedomain" / "en"
+    folder = WORK / "models-benign" / "en"
     folder.mkdir(parents=True, exist_ok=True)
-    for f in src.iterdir():  # the same tokenizer and harmful LMs (and the files their manifests list)
-        name = f.name
-        if not name.startswith(("kenlm-clean", "neural-clean")) and not (folder / name).exists():
-            (folder / name).symlink_to((src / name).resolve())
+    for f in src.iterdir():  # tokenizer, prose-clean and harmful LMs (and the files their manifests list)
+        if not (folder / f.name).exists():
+            (folder / f.name).symlink_to(f.resolve())
     benign = WORK / "data" / "harmful_en_train_label0.jsonl"
     if not benign.exists():
         write_jsonl(benign, [r["text"] for name in HARMFUL_EN for r in splits(name)[0] if r["label"] == 0])
-    if not (folder / "kenlm-clean.manifest.json").exists():
-        train_kenlm(TextSource([benign]), folder, "en", "clean", order=5)
-    if neural_budget and not (folder / "neural-clean.manifest.json").exists():
+    if not (folder / "kenlm-benign.manifest.json").exists():
+        train_kenlm(TextSource([benign]), folder, "en", "benign", order=5)
+    if neural_budget and not (folder / "neural-benign.manifest.json").exists():
         from winnow.models.neural import train_neural
 
-        train_neural(TextSource([benign]), folder, "en", "clean", time_budget=neural_budget, max_steps=10**9)
+        train_neural(TextSource([benign]), folder, "en", "benign", time_budget=neural_budget, max_steps=10**9)
     return folder
 
 
@@ -55,20 +56,18 @@ def main() -> None:
     ap.add_argument("--neural-budget", type=float, default=0.0, help="seconds to train a benign neural LM (0: none)")
     args = ap.parse_args()
     require_data()
-    prose = Scorer(ModelSet.load(WORK / "models-neural" / "en"))
-    same = Scorer(ModelSet.load(prepare(args.neural_budget)))
-    kinds = ["kenlm"] + (["neural"] if "neural-clean" in same.model_set.lms else [])
-    head = " | ".join(f"{k} ratio, {c} clean" for k in kinds for c in ("prose", "same-domain"))
+    scorer = Scorer(ModelSet.load(prepare(args.neural_budget)))
+    kinds = [k for k in ("kenlm", "neural") if f"{k}-benign" in scorer.model_set.lms]
+    head = " | ".join(f"{k} ratio vs {ref}" for k in kinds for ref in ("prose", "benign"))
     print(f"\nROC-AUC / average precision on the test splits\n\n| set | {head} |\n|---|" + "---|" * 2 * len(kinds))
     for name in HARMFUL_EN:
         _, _, test = splits(name)
         y = np.array([r["label"] for r in test])
-        texts = [r["text"] for r in test]
-        a, b = prose.score_dicts(texts), same.score_dicts(texts)
+        rows = scorer.score_dicts([r["text"] for r in test])
         cells = []
         for kind in kinds:
-            for rows in (a, b):
-                v = -col(rows, f"{kind}_log_ratio")  # lower log-ratio = more harmful-like
+            prose = np.log10(col(rows, f"{kind}_harmful_pp")) - np.log10(col(rows, f"{kind}_clean_pp"))
+            for v in (-prose, -col(rows, f"{kind}_log_ratio")):  # lower log-ratio = more harmful-like
                 ok = np.isfinite(v)
                 cells.append(f"{roc_auc(v[ok], y[ok]):.3f} / {average_precision(v[ok], y[ok]):.3f}")
         print(f"| {name} | " + " | ".join(cells) + " |")

@@ -57,7 +57,7 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("thresholds_version", pa.string()),
         pa.field("route", pa.string(), nullable=False),         # keep | drop | scored
         pa.field("reason", pa.string()),                        # why dropped (or kept against a rule)
-        pa.field("decided_by", pa.string()),                    # kenlm | neural (cascade); null if no rule ran
+        pa.field("decided_by", pa.string()),                    # kenlm | neural (cascade) | combined; null: no rule ran
     ],
     metadata={"winnow.schema": DOCUMENT_SCHEMA_VERSION},
 )
