@@ -38,8 +38,14 @@ def untransform(score: str, value: float) -> float:
     return float(10.0 ** value) if score.endswith("_pp") else float(value)
 
 
-def reason_for(direction: str) -> str:
-    return "low_quality" if direction == ABOVE else "harmful"
+def is_quality(score: str) -> bool:
+    """A clean LM's perplexity measures quality; every other score (harmful or benign PP,
+    log-ratios) measures harmfulness."""
+    return score.endswith("_clean_pp")
+
+
+def reason_for(score: str) -> str:
+    return "low_quality" if is_quality(score) else "harmful"
 
 
 # --- distribution diagnostics ---------------------------------------------------------------
@@ -278,7 +284,7 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
     """Threshold (in the score's own units), method, parameters and diagnostics."""
     finite = np.isfinite(values) & (values > 0 if score.endswith("_pp") else True)
     x = transform(score, values[finite])
-    out: dict = {"score": score, "direction": direction, "reason": reason_for(direction), "n": int(len(x))}
+    out: dict = {"score": score, "direction": direction, "reason": reason_for(score), "n": int(len(x))}
     if len(x) < opts.min_docs:
         out.update(value=None, method="none",
                    verdict=f"too few documents ({len(x)} < {opts.min_docs}): no threshold is supported")
@@ -291,7 +297,7 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
                             "middle_tail": untransform(score, float(np.quantile(x, tail / 100)))}
     fit = fit_mixture(x)
     out["mixture"] = fit.as_dict()
-    drop_fraction = (1 - opts.keep_percent / 100) if direction == ABOVE else opts.harmful_percent / 100
+    drop_fraction = (1 - opts.keep_percent / 100) if is_quality(score) else opts.harmful_percent / 100
     pct_cut = percentile_cut(x, direction, drop_fraction)
     method = opts.method
     y = None

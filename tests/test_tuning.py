@@ -53,6 +53,15 @@ def test_harmful_direction_cuts_the_low_tail():
     assert res["reason"] == "harmful" and res["value"] == pytest.approx(np.quantile(x, 0.05), rel=1e-9)
 
 
+def test_benign_perplexity_is_a_harmful_signal_cut_at_the_high_tail():
+    """High PP under the benign LM: unlike harmless text. It drops like a harmful score
+    (the worst 5%, reason harmful), on the high side like a clean PP."""
+    x = rng.normal(2.0, 0.3, 4000)
+    res = tune_score("kenlm_benign_pp", ABOVE, 10 ** x, TuneOptions(harmful_percent=5))
+    assert res["reason"] == "harmful" and res["drop_rate"] == pytest.approx(0.05, abs=0.005)
+    assert res["value"] == pytest.approx(10 ** np.quantile(x, 0.95), rel=1e-9)
+
+
 @pytest.mark.parametrize("n", [0, 3, 19])
 def test_tiny_samples_get_no_threshold(n):
     res = tune_score("kenlm_clean_pp", ABOVE, 10 ** rng.normal(2, 0.3, n), TuneOptions())
