@@ -206,7 +206,7 @@ def main() -> None:
     cascade_t = [k + share * n for k, n in zip(t["kenlm"], t["neural"])]
     print(f"\nscoring {len(texts)} test texts, CPU seconds min / median of 3 (torch threads: "
           f"{os.environ.get('WINNOW_NEURAL_THREADS', 'all cores')}):")
-    for label, v in (("KenLM only (clean + harmful)", t["kenlm"]), ("neural only (clean + harmful)", t["neural"]),
+    for label, v in (("KenLM only (every role)", t["kenlm"]), ("neural only (every role)", t["neural"]),
                      (f"cascade, {share:.0%} of documents to the neural LMs", cascade_t)):
         print(f"  {label}: {len(texts) / max(v):.0f} / {len(texts) / np.median(v):.0f} docs/s per CPU-second")
 
