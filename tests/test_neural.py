@@ -261,3 +261,29 @@ def test_report_shows_the_cascade_band_and_who_decided(neural_root, tmp_path):
     assert en["decided_by"]["neural"] > 0 and en["decided_by"]["kenlm"] > 0
     page = render_html(report)
     assert "cascade band" in page and f"neural {en['decided_by']['neural']:,}" in page
+
+
+def test_cascade_rows_are_the_same_in_worker_processes(neural_root, tmp_path):
+    """Two worker processes (a PyTorch thread each) give the rows of one in-process run."""
+    from test_pipeline import RUNNERS, _canonical, assert_reconciles, run
+    from winnow.pipeline.routing import manifest_directions
+    from winnow.pipeline.tuning import TuneOptions, load_scored, tune
+
+    run(neural_root, [SAMPLE_WEB], tmp_path / "scored", thresholds=None)
+    thresholds = tune(load_scored(str(tmp_path / "scored")), manifest_directions(neural_root),
+                      TuneOptions(cascade_band=0.3))
+    rows = {}
+    for name in ("in-process", "multi-process"):
+        out = tmp_path / name
+        assert_reconciles(run(neural_root, [SAMPLE_WEB], out, thresholds=thresholds, beam_args=RUNNERS[name]), out)
+        rows[name] = _canonical(out)
+    # Everything is identical but the neural scores, which PyTorch sums in another order
+    # with another thread count: equal to ~1e-9 relative.
+    multi, single = rows["multi-process"], rows["in-process"]
+    assert multi[1] == single[1] and len(multi[0]) == len(single[0])
+    for a, b in zip(multi[0], single[0]):
+        neural = {k for k in a if k.startswith("neural_")}
+        assert {k: v for k, v in a.items() if k not in neural} == {k: v for k, v in b.items() if k not in neural}
+        for k in neural:
+            assert (a[k] is None) == (b[k] is None) and (a[k] is None or a[k] == pytest.approx(b[k], rel=1e-7)), k
+    assert any(r.get("decided_by") == "neural" for r in rows["in-process"][0])
