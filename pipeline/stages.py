@@ -92,13 +92,13 @@ class DocumentProcessor:
             for i in idx:
                 rows[i]["models"] = self.model_hashes[lang]
             if lang in self.neural:
-                groups: dict[frozenset, list[int]] = {}
+                groups: dict[int, tuple[Scorer, list[int]]] = {}  # one batch per set of neural LMs
                 for i in idx:
                     need = self.router.cascade_scores(lang, rows[i])
                     if need:
-                        groups.setdefault(frozenset(need), []).append(i)
-                for need, todo in groups.items():
-                    scorer = self._second_scorer(lang, set(need))
+                        scorer = self._second_scorer(lang, need)
+                        groups.setdefault(id(scorer), (scorer, []))[1].append(i)
+                for scorer, todo in groups.values():
                     self._fill(rows, todo, scorer.score([docs[j]["text"] for j in todo]), counts=False)
                     self.neural_scored += len(todo)
                     for i in todo:
