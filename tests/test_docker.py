@@ -14,6 +14,10 @@ def test_dockerfile_pins_the_same_beam_and_copies_existing_paths():
         for path in src.split():
             assert (ROOT / path).exists(), f"Dockerfile copies {path}, which does not exist"
     assert "bash scripts/setup.sh" in dockerfile
+    # Neural LMs work on the workers, with the CPU build of the pinned torch (not PyPI's CUDA one).
+    torch = re.search(r'"torch==([\d.]+)"', (ROOT / "setup.py").read_text()).group(1)
+    assert f'"torch=={torch}" --index-url https://download.pytorch.org/whl/cpu' in dockerfile
+    assert re.search(r"WINNOW_EXTRAS=\S*neural", dockerfile)
 
 
 def test_launcher_translates_template_parameters():
