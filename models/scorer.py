@@ -4,9 +4,10 @@
   SentencePiece and scored by each LM with ``<s>`` and ``</s>``.
 * ``PP(doc) = 10 ** (-sum(log10 P(line)) / sum(n_pieces(line) + 1))``: ``</s>`` counts as
   a token, ``<s>`` does not.
-* With a clean and a harmful LM of the same kind, ``{kind}_log_ratio`` is
-  ``log10 PP_harmful - log10 PP_clean`` (a cross-entropy difference, per token): the
-  lower it is, the more the document looks like the harmful training text.
+* With a harmful LM and a reference LM of the same kind (the benign one when the set has
+  one, else the clean one), ``{kind}_log_ratio`` is ``log10 PP_harmful - log10 PP_reference``
+  (a cross-entropy difference, per token): the lower it is, the more the document looks
+  like the harmful training text.
 
 Raw float scores are kept (never rounded); directions come from each model's manifest.
 """
@@ -75,12 +76,16 @@ class Scorer:
     joined by spaces), which is what CCNet effectively does; kept for comparison.
     """
 
-    def __init__(self, model_set: ModelSet, *, per_line: bool = False, whole_document: bool = False):
+    def __init__(self, model_set: ModelSet, *, per_line: bool = False, whole_document: bool = False,
+                 pairs: dict[str, tuple[str, str]] | None = None):
+        """``pairs``: the log-ratios to compute (kind -> (reference LM, harmful LM)); by
+        default those of ``model_set``. A Scorer for part of a model set passes the whole
+        set's pairs it can compute, so a ratio never changes its reference."""
         self.model_set = model_set
         self.per_line = per_line
         self.whole_document = whole_document
         self._encode = model_set.tokenizer.encode
-        self._ratio_pairs = ratio_pairs(model_set)
+        self._ratio_pairs = ratio_pairs(model_set) if pairs is None else pairs
 
     def score(self, texts: Sequence[str]) -> list[DocumentScore]:
         doc_lines = [normalize_lines(t) for t in texts]

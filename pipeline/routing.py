@@ -5,9 +5,10 @@ list of rules ``{score, value, reason}``. Which side of ``value`` is bad is not 
 the file: it follows from the role in the model's manifest (DESIGN.md), so a file cannot
 silently invert a model:
 
-* ``<lm>_pp`` of a ``clean`` model: drop when the perplexity is **above** the value;
+* ``<lm>_pp`` of a ``clean`` or ``benign`` model: drop when the perplexity is **above** the value;
 * ``<lm>_pp`` of a ``harmful`` model: drop when it is **below** the value;
-* ``<kind>_log_ratio`` (log PP_harmful - log PP_clean): drop when **below**.
+* ``<kind>_log_ratio`` (log PP_harmful - log PP_benign, or PP_clean without a benign model):
+  drop when **below**.
 
 Decision order: unreadable text reasons from the reader (``not_html``, ``http_404``),
 ``empty``, ``no_model_for_lang``, ``too_short``, then the rules in file order; the first
@@ -272,8 +273,11 @@ class Router:
         if self.score_only or lang not in self.langs:
             return set()
         rules = self.thresholds.for_lang(lang)
+        n_tokens = scores.get("n_tokens")
+        if rules is None or (n_tokens is not None and n_tokens < rules.min_tokens):
+            return set()  # dropped as too_short whatever the scores
         out = set()
-        for rule in rules.rules if rules else ():
+        for rule in rules.rules:
             if rule.combined is None and rule.uncertain(scores):
                 out.add(rule.cascade_score)
             elif rule.combined is None and rule.fires(scores.get(rule.score)):

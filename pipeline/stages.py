@@ -73,7 +73,8 @@ class DocumentProcessor:
         names = frozenset(names)
         key = (lang, names)
         if key not in self._second:
-            self._second[key] = Scorer(ms.named(names))
+            pairs = {kind: pair for kind, pair in ratio_pairs(ms).items() if set(pair) <= names}
+            self._second[key] = Scorer(ms.named(names), pairs=pairs)
         return self._second[key]
 
     def process(self, docs: list[dict]) -> list[dict]:

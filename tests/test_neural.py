@@ -287,3 +287,26 @@ def test_cascade_rows_are_the_same_in_worker_processes(neural_root, tmp_path):
         for k in neural:
             assert (a[k] is None) == (b[k] is None) and (a[k] is None or a[k] == pytest.approx(b[k], rel=1e-7)), k
     assert any(r.get("decided_by") == "neural" for r in rows["in-process"][0])
+
+
+def test_a_partial_neural_scorer_keeps_the_ratio_reference(neural_root, tmp_path):
+    """With clean, benign and harmful neural LMs, a cascade that needs the clean and harmful
+    PPs but not the ratio must not write a ratio against the clean LM."""
+    from winnow.pipeline.job import JobConfig, build_processor
+
+    root = tmp_path / "models"
+    shutil.copytree(neural_root / "en", root / "en")
+    train_neural(TextSource([TEXT / "en_benign.txt"]), root / "en", "en", "benign", **TINY)
+    raw = {"thresholds_version": 1, "version": "t", "languages": {"en": {"rules": [
+        {"score": "kenlm_clean_pp", "value": 100, "reason": "low_quality",
+         "cascade": {"score": "neural_clean_pp", "value": 100, "band": [0, 1e9]}},
+        {"score": "kenlm_harmful_pp", "value": 1, "reason": "harmful",
+         "cascade": {"score": "neural_harmful_pp", "value": 1, "band": [0, 1e9]}}]}}}
+    processor = build_processor(JobConfig(inputs=(), models=str(root), output=str(tmp_path / "x"), thresholds=raw))
+    scorer = processor._second_scorer("en", {"neural_clean_pp", "neural_harmful_pp"})
+    assert set(scorer.model_set.lms) == {"neural-clean", "neural-harmful"}
+    d = scorer.score_dicts(["Thanks for the recipe, my kids loved the soup."])[0]
+    assert d["neural_clean_pp"] > 1 and "neural_log_ratio" not in d  # its reference (benign) did not run
+    full = processor._second_scorer("en", {"neural_log_ratio"}).score_dicts(["Thanks for the recipe."])[0]
+    assert full["neural_log_ratio"] == pytest.approx(
+        math.log10(full["neural_harmful_pp"]) - math.log10(full["neural_benign_pp"]))
