@@ -450,7 +450,7 @@ def cmd_route(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from .routing import manifest_directions
+    from .routing import manifest_directions, manifest_models
     from .tuning import TuneOptions, load_scored, read_labels, tune
 
     directions = manifest_directions(args.models)
@@ -463,7 +463,8 @@ def cmd_tune(args) -> int:
     if args.method == "labels" and not labels:
         raise ValueError("--method labels needs --labels FILE")
     result = tune(table, directions, opts, labels=labels, scores=args.scores.split(",") if args.scores else None,
-                  min_tokens=args.min_tokens, command="winnow " + " ".join(sys.argv[1:]))
+                  min_tokens=args.min_tokens, command="winnow " + " ".join(sys.argv[1:]),
+                  models=manifest_models(args.models))
     Path(args.output).write_text(json.dumps(result, indent=2, default=float) + "\n", encoding="utf-8")
     for lang, spec in result["languages"].items():
         n = spec["diagnostics"]["documents"]

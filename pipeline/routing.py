@@ -118,13 +118,24 @@ def manifest_directions(root: str | Path) -> dict[str, dict[str, str]]:
     For steps that route already-scored data (``winnow route``, ``winnow tune``): they need
     the models' roles, not the models themselves, so nothing is loaded or hashed.
     """
+    return {lang: _directions(manifests) for lang, manifests in _lm_manifests(root).items()}
+
+
+def manifest_models(root: str | Path) -> dict[str, dict[str, str]]:
+    """Language -> LM name -> the sha256 of its model file, from the manifests (``winnow tune``
+    records it, so that a run can tell when the models changed since)."""
+    return {lang: {m["name"]: next(iter(m["files"].values()))["sha256"] for m in manifests}
+            for lang, manifests in _lm_manifests(root).items()}
+
+
+def _lm_manifests(root: str | Path) -> dict[str, list[dict]]:
     from winnow.models.manifest import MANIFEST_SUFFIX, read_manifest
     from winnow.models.modelset import LM_KINDS, available_languages
 
     out = {}
     for lang in available_languages(root):
         manifests = [read_manifest(p, verify=False) for p in sorted(Path(root, lang).glob(f"*{MANIFEST_SUFFIX}"))]
-        out[lang] = _directions(m for m in manifests if m["kind"] in LM_KINDS)
+        out[lang] = [m for m in manifests if m["kind"] in LM_KINDS]
     if not out:
         raise ThresholdsError(f"{root}: holds no model sets (expected ROOT/<lang>/sentencepiece.manifest.json)")
     return out
@@ -209,6 +220,7 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
             else:
                 rules.append(Rule(r["score"], float(r["value"]), r["reason"], sides.pop()))
         languages[lang] = LanguageRules(tuple(rules), int(spec.get("min_tokens", 0)))
+    problems += _models_changed(raw.get("models"), languages, model_sets)
     uncovered = sorted(set(model_sets) - set(languages)) if ANY_LANG not in languages else []
     if uncovered:
         problems.append(f"no rules for {', '.join(uncovered)}, which have model sets: add them, or a '*' "
@@ -216,6 +228,33 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
     if problems:
         raise ThresholdsError(f"{path}: thresholds do not fit the models:\n" + "\n".join(f"  - {p}" for p in problems))
     return Thresholds(raw["version"], languages, raw)
+
+
+def _models_changed(tuned_on: dict | None, languages: dict, model_sets: dict) -> list[str]:
+    """Rules whose scores now come from other models than ``winnow tune`` saw (a retrained
+    LM, or a benign LM that became the log-ratio's reference): their cuts no longer mean
+    what was measured. Checked against loaded model sets only."""
+    from winnow.models.scorer import column, ratio_pairs
+
+    problems = []
+    for lang, ms in model_sets.items():
+        rules = languages.get(lang) or languages.get(ANY_LANG)
+        if not tuned_on or lang not in tuned_on or isinstance(ms, dict) or rules is None:
+            continue
+        pairs = ratio_pairs(ms)
+        needed = set()
+        for r in rules.rules:
+            for score in (r.combined["features"] if r.combined else [r.score, r.cascade_score]):
+                if score and score.endswith("_log_ratio"):
+                    needed |= set(pairs.get(score.split("_", 1)[0], ()))
+                elif score:
+                    needed |= {name for name in ms.lms if score.startswith(column(name) + "_")}
+        changed = sorted(name for name in needed if tuned_on[lang].get(name) != ms.lms[name].sha256)
+        if changed:
+            problems.append(f"{lang}: the thresholds were tuned on scores of other models than "
+                            f"{', '.join(changed)} (new or retrained since): score a sample with these models "
+                            f"and tune again (winnow sample / winnow tune)")
+    return problems
 
 
 @dataclass(frozen=True)

@@ -437,7 +437,8 @@ def _label(value, path: str) -> int:
 
 
 def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, labels: dict | None = None,
-         scores: list[str] | None = None, min_tokens: int = 0, command: str = "winnow tune") -> dict:
+         scores: list[str] | None = None, min_tokens: int = 0, command: str = "winnow tune",
+         models: dict[str, dict[str, str]] | None = None) -> dict:
     """A thresholds file (schemas/thresholds.schema.json) with per-score diagnostics."""
     import datetime
     import hashlib
@@ -488,7 +489,8 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
     digest = hashlib.sha1(json.dumps(body, sort_keys=True, default=float).encode()).hexdigest()[:10]
     return {"thresholds_version": 1, "version": f"tune-{digest}",
             "created_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
-            "created_by": command, **body}
+            "created_by": command, **body,
+            **({"models": {lang: models[lang] for lang in out_langs if lang in models}} if models else {})}
 
 
 def _cascade(score, values, cut, neural, neural_values, neural_direction, opts: TuneOptions, labels) -> dict | None:

@@ -102,6 +102,9 @@ def test_cli_score_tune_report_run(models_root, scored, tmp_path):
     res = winnow("tune", "--scored", scored, "--models", models_root, "--output", thresholds)
     assert res.returncode == 0, res.stderr
     assert "[rule] kenlm_clean_pp" in res.stdout
+    import json
+    from winnow.pipeline.routing import manifest_models
+    assert json.loads(thresholds.read_text())["models"] == manifest_models(models_root)  # what tune saw
     res = winnow("report", "--scored", scored, "--models", models_root, "--thresholds", thresholds,
                  "--output", tmp_path / "r.html")
     assert res.returncode == 0 and (tmp_path / "r.json").exists(), res.stderr

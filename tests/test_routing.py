@@ -101,3 +101,25 @@ def test_cascade_asks_the_neural_lm_only_where_it_can_change_the_decision():
     assert decide(kenlm_log_ratio=-0.3, neural_log_ratio=-0.5, kenlm_clean_pp=50) == ("drop", "harmful", "neural")
     assert decide(kenlm_log_ratio=0.0, kenlm_clean_pp=150, neural_clean_pp=50) == ("keep", None, "neural")
     assert decide(kenlm_log_ratio=0.0, kenlm_clean_pp=50) == ("keep", None, "kenlm")
+
+
+def test_thresholds_tuned_on_other_models_are_refused(models_copy):
+    """tune records the models' hashes; a benign LM that becomes the log-ratio's reference
+    (or any retrained LM) makes the rules that read it refuse to load."""
+    from conftest import TEXT, TINY_LM
+    from winnow.models.kenlm_lm import train_kenlm
+    from winnow.models.textio import TextSource
+    from winnow.pipeline.routing import manifest_models
+
+    raw = {**copy.deepcopy(FIXTURE_THRESHOLDS), "models": manifest_models(models_copy)}
+    assert raw["models"]["en"].keys() == {"kenlm-clean", "kenlm-harmful"}
+    load_thresholds_dict(raw, load_model_sets(models_copy))  # the same models: fine
+    train_kenlm(TextSource([TEXT / "en_benign.txt"]), models_copy / "en", "en", "benign", **TINY_LM)
+    sets = load_model_sets(models_copy)
+    with pytest.raises(ThresholdsError, match=r"en: the thresholds were tuned on scores of other models than "
+                                              r"kenlm-benign \(new or retrained since\)"):
+        load_thresholds_dict(raw, sets)
+    clean_only = copy.deepcopy(raw)  # a rule on the clean PP alone does not depend on the new model
+    clean_only["languages"]["en"]["rules"] = [r for r in raw["languages"]["en"]["rules"] if r["score"] == "kenlm_clean_pp"]
+    load_thresholds_dict(clean_only, sets)
+    load_thresholds_dict(FIXTURE_THRESHOLDS, sets)  # hand-written thresholds without hashes load as before
