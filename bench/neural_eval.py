@@ -123,7 +123,7 @@ def cascade_score(rule, kt, nt, nd):
     out = kt.copy()
     q = np.searchsorted(finite_nd, nt[inside]) / max(len(finite_nd), 1)
     out[inside] = lo + q * (hi - lo)
-    return out, inside
+    return out
 
 
 def main() -> None:
@@ -166,7 +166,7 @@ def main() -> None:
         kt, nt = col(s_test, "kenlm_log_ratio"), col(s_test, "neural_log_ratio")
         nd = col(s_dev, "neural_log_ratio")
         if ratio_rule.get("cascade"):
-            c, _ = cascade_score(ratio_rule, kt, nt, nd)
+            c = cascade_score(ratio_rule, kt, nt, nd)
             ok = np.isfinite(c)
             cells.append(f"{roc_auc(-c[ok], y_test[ok]):.3f} / {average_precision(-c[ok], y_test[ok]):.3f}")
         else:
@@ -187,7 +187,7 @@ def main() -> None:
             kw = dict(skip=None, lang="en", n_lines=d["n_lines"], n_tokens=d["n_tokens"], scores=d)
             pa.append(alone.decide(**kw).route == "drop")
             pc.append(cascade.decide(**kw).route == "drop")
-            sent += cascade.needs_cascade("en", d)
+            sent += bool(cascade.cascade_scores("en", d))
         print(f"| {name} | {_prf(np.array(pa), y_test)} | {_prf(np.array(pc), y_test)} | {sent / len(s_test):.0%} |")
 
     texts = all_test_texts[:2000]

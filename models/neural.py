@@ -162,16 +162,15 @@ class NeuralLM:
         """log10 P and tokens scored of each line (a list of ids, or (ids, cut short))."""
         torch = _torch()
         totals = torch.zeros(len(lines), dtype=torch.float64)
-        counts = [0] * len(lines)
+        counts = torch.zeros(len(lines), dtype=torch.long)
         with torch.inference_mode():
             for b in self.batches(lines, batch):
                 h = self.model.hidden(b.x, pos=b.pos, mask=b.mask)
                 valid = b.y >= 0
                 logp = self.model.target_logprob(h[valid], b.y[valid])
                 totals.index_add_(0, b.line_of[valid], logp.double())
-                for li, n in b.lengths:
-                    counts[li] += n
-        return [t / LN10 for t in totals.tolist()], counts
+                counts += torch.bincount(b.line_of[valid], minlength=len(lines))
+        return [t / LN10 for t in totals.tolist()], counts.tolist()
 
     def batches(self, lines, batch: int = 8, width: int | None = None):
         """The windows of all lines, packed several to a row (most lines are much shorter than
@@ -193,7 +192,6 @@ class NeuralLM:
             pos = torch.zeros((len(chunk), w), dtype=torch.long)
             seg_id = torch.full((len(chunk), w), -1, dtype=torch.long)
             line_of = torch.full((len(chunk), w), -1, dtype=torch.long)
-            lengths = []
             for r, row in enumerate(chunk):
                 at = 0
                 for k, (li, inp, tgt) in enumerate(row):
@@ -203,13 +201,12 @@ class NeuralLM:
                     pos[r, at:at + n] = torch.arange(n)
                     seg_id[r, at:at + n] = k
                     line_of[r, at:at + n] = li
-                    lengths.append((li, n))
                     at += n
             same = seg_id[:, :, None] == seg_id[:, None, :]
             causal = torch.ones(w, w, dtype=torch.bool).tril()
             allowed = same & causal[None] | torch.eye(w, dtype=torch.bool)[None]  # padding sees itself
             mask = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
-            yield PackedBatch(x, y, pos, mask.repeat_interleave(self.cfg.heads, dim=0), line_of, lengths)
+            yield PackedBatch(x, y, pos, mask.repeat_interleave(self.cfg.heads, dim=0), line_of)
 
 
 @dataclass
@@ -219,7 +216,6 @@ class PackedBatch:
     pos: object       # (rows, width) position of each token in its window
     mask: object      # (rows * heads, width, width) additive attention mask
     line_of: object   # (rows, width) index of the line each token belongs to, -1 where padding
-    lengths: list     # (line index, tokens) of each packed window
 
 
 def _pack(segments, capacity: int) -> list[list]:
@@ -319,8 +315,8 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
                        max_doc_tokens=max_doc_tokens, cutoffs=tuple(cutoffs), div_value=div_value)
     model = build_model(cfg)
     freq = torch.bincount(torch.tensor([t for _, tgt in train_w for t in tgt]), minlength=cfg.vocab_size)
-    order = sorted(range(cfg.vocab_size), key=lambda i: (-int(freq[i]), i))  # most frequent first, stable
-    model.rank[torch.tensor(order)] = torch.arange(cfg.vocab_size)
+    order = torch.argsort(-freq, stable=True)  # most frequent first; ties by piece id
+    model.rank[order] = torch.arange(cfg.vocab_size)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     pad = sp.pad_id() if sp.pad_id() >= 0 else sp.unk_id()

@@ -323,10 +323,6 @@ class Router:
                 break  # dropped by KenLM whatever the neural LM says about later rules
         return out
 
-    def needs_cascade(self, lang: str, scores: dict) -> bool:
-        """Whether a document's KenLM scores fall in an uncertain band (so a neural LM should score it)."""
-        return bool(self.cascade_scores(lang, scores))
-
     def cascades(self, lang: str) -> bool:
         """Whether a rule of ``lang`` hands uncertain documents to a neural score."""
         rules = None if self.score_only else self.thresholds.for_lang(lang)
