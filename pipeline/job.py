@@ -30,7 +30,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
 from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, read_file, shard_key
-from .routing import Router, Thresholds, load_thresholds_dict
+from .routing import Router, load_thresholds_dict
 from .stages import REJECTED, DocumentProcessor, Progress, ShardWriter, summarize, summary_json
 
 log = logging.getLogger(__name__)
@@ -532,6 +532,9 @@ def run_job(config, files, options) -> RunResult:
         return RunResult(json.loads(f.read()), secs, counters)
 
 
+LOCAL_RUNNERS = (None, "DirectRunner", "direct", "FnApiRunner")  # what choose_runner runs in Beam's FnApiRunner
+
+
 def worker_threads(options) -> int:
     """Threads each worker process should give PyTorch: the machine's cores for the
     in-process runner, an even share of them for local worker processes, one on a
@@ -539,7 +542,7 @@ def worker_threads(options) -> int:
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
     cores = os.cpu_count() or 1
-    if options.view_as(StandardOptions).runner not in (None, "DirectRunner", "direct", "FnApiRunner"):
+    if options.view_as(StandardOptions).runner not in LOCAL_RUNNERS:
         return 1
     direct = options.view_as(DirectOptions)
     if direct.direct_running_mode == "multi_processing":
@@ -559,7 +562,7 @@ def choose_runner(options):
     from apache_beam.options.pipeline_options import StandardOptions
 
     runner = options.view_as(StandardOptions).runner
-    if runner not in (None, "DirectRunner", "direct", "FnApiRunner"):
+    if runner not in LOCAL_RUNNERS:
         return None  # let Beam resolve --runner
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner

@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 
-from .routing import ABOVE
 from .tuning import TuneOptions, _json_safe, transform, tune_score
 
 SNIPPET = 300

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .routing import ABOVE, BELOW
+from .routing import ABOVE
 
 BC_BIMODAL = 0.555
 MIN_DOCS = 20

@@ -1,7 +1,6 @@
 """Shared fixtures: tiny models trained once per test session from tests/fixtures/text."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 

@@ -91,7 +91,7 @@ def test_training_is_seeded(neural_root, tmp_path):
 
 
 def test_pipeline_writes_and_routes_on_neural_scores(neural_root, tmp_path):
-    from test_pipeline import assert_reconciles, output_rows, run
+    from test_pipeline import assert_reconciles, run
 
     thresholds = {"thresholds_version": 1, "version": "neural-v1", "languages": {
         "en": {"rules": [{"score": "neural_log_ratio", "value": 0.0, "reason": "harmful"}]}, "*": {"rules": []}}}
@@ -138,7 +138,7 @@ def test_build_model_size_stays_small():
 
 
 def test_cascade_sends_only_uncertain_documents_to_the_neural_lm(neural_root, tmp_path):
-    from test_pipeline import assert_reconciles, output_rows, run
+    from test_pipeline import assert_reconciles, run
     from winnow.pipeline.routing import Router, load_thresholds_dict, manifest_directions
     from winnow.pipeline.tuning import TuneOptions, load_scored, tune
 

@@ -284,8 +284,8 @@ def test_sample_is_seeded_uniform_and_accounted_for(models_root, bad, tmp_path):
     folder, _ = bad
     inputs = [SAMPLE_WEB, folder / "fields.jsonl"]
     a = sample(models_root, inputs, tmp_path / "a", 50, seed=7)
-    b = sample(models_root, inputs, tmp_path / "b", 50, seed=7, beam_args=RUNNERS["multi-process"])
-    c = sample(models_root, inputs, tmp_path / "c", 50, seed=8)
+    sample(models_root, inputs, tmp_path / "b", 50, seed=7, beam_args=RUNNERS["multi-process"])
+    sample(models_root, inputs, tmp_path / "c", 50, seed=8)
     ids = lambda out: sorted(r["doc_id"] for r in output_rows(out)[0])
     assert len(ids(tmp_path / "a")) == 50
     assert ids(tmp_path / "a") == ids(tmp_path / "b")  # deterministic, whatever the runner

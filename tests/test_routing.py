@@ -1,6 +1,5 @@
 """Thresholds files and routing decisions."""
 import copy
-import json
 
 import pytest
 

@@ -1,6 +1,5 @@
 """Threshold learning on synthetic distributions with known answers."""
 import json
-import math
 
 import numpy as np
 import pyarrow as pa
