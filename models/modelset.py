@@ -161,8 +161,11 @@ def available_languages(root: str | Path) -> list[str]:
 
 def load_model_sets(root: str | Path, langs: list[str] | None = None, *, verify: bool | str = True,
                     native: bool = True) -> dict[str, ModelSet]:
-    """Load every language's model set under ``root`` (or only ``langs``)."""
-    root = Path(root)
+    """Load every language's model set under ``root`` (or only ``langs``); a remote root
+    (``gs://``, ``s3://``, ...) is copied to a local cache first (see :func:`fs.local_copy`)."""
+    from . import fs
+
+    root = Path(fs.local_copy(str(root)))
     if not root.is_dir():
         raise WinnowModelError(f"{root}: models root not found")
     found = available_languages(root)

@@ -10,9 +10,12 @@ import hashlib
 import io
 import json
 import logging
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+from . import fs
 
 log = logging.getLogger(__name__)
 
@@ -20,21 +23,20 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
 def open_text(path: str | Path) -> io.TextIOBase:
-    """Open a possibly compressed file as UTF-8 text (invalid bytes replaced)."""
-    path = Path(path)
-    if path.suffix == ".gz":
-        raw = gzip.open(path, "rb")
-    elif path.suffix == ".zst":
+    """Open a possibly compressed file (any filesystem) as UTF-8 text (invalid bytes replaced)."""
+    path = str(path)
+    raw = fs.open_read(path)
+    if path.endswith(".gz"):
+        raw = gzip.GzipFile(fileobj=raw, mode="rb")
+    elif path.endswith(".zst"):
         import zstandard
 
-        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), read_across_frames=True)
-    else:
-        raw = open(path, "rb")
+        raw = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
 
 
 def is_jsonl(path: str | Path) -> bool:
-    name = Path(path).name
+    name = posixpath.basename(str(path))
     for suffix in (".gz", ".zst"):
         name = name.removesuffix(suffix)
     return name.endswith(JSONL_SUFFIXES)
@@ -42,7 +44,7 @@ def is_jsonl(path: str | Path) -> bool:
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with fs.open_read(str(path)) as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
@@ -63,7 +65,7 @@ def parse_where(clauses: list[str] | None) -> dict[str, str]:
 class TextSource:
     """Documents from training input files, with the statistics a manifest records."""
 
-    paths: list[Path]
+    paths: list[str]  # local paths or URIs
     text_field: str = "text"
     where: dict[str, str] = field(default_factory=dict)
     documents: int = 0
@@ -71,8 +73,8 @@ class TextSource:
     bytes: int = 0
 
     def __post_init__(self):
-        self.paths = [Path(p) for p in self.paths]
-        missing = [str(p) for p in self.paths if not p.is_file()]
+        self.paths = [str(p) for p in self.paths]
+        missing = [p for p in self.paths if not fs.is_file(p)]
         if missing:
             raise FileNotFoundError(f"training input not found: {', '.join(missing)}")
         if self.where and not all(is_jsonl(p) for p in self.paths):
@@ -91,7 +93,7 @@ class TextSource:
                     self.bytes += len(text.encode("utf-8"))
                     yield text
 
-    def _text_of(self, line: str, path: Path, lineno: int) -> str | None:
+    def _text_of(self, line: str, path: str, lineno: int) -> str | None:
         if not line.strip():
             return None
         try:
@@ -112,7 +114,7 @@ class TextSource:
     def fingerprint(self) -> dict:
         """Hash of the source files (in order) and of the selection applied to them."""
         sources = [
-            {"name": p.name, "sha256": file_sha256(p), "bytes": p.stat().st_size} for p in self.paths
+            {"name": posixpath.basename(p), "sha256": file_sha256(p), "bytes": fs.size(p)} for p in self.paths
         ]
         selection = {"text_field": self.text_field, "where": self.where}
         h = hashlib.sha256()

@@ -296,12 +296,10 @@ def _svg_pr(lab: dict, w: int = 320, ht: int = 240) -> str:
 
 
 def write_report(report: dict, html_path: str) -> str:
-    """Write the HTML and ``<name>.json`` beside it; return the JSON path."""
-    from pathlib import Path
+    """Write the HTML and ``<name>.json`` beside it (any filesystem); return the JSON path."""
+    from winnow.models import fs
 
-    path = Path(html_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
-    json_path = path.with_suffix(".json")
-    json_path.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    return str(json_path)
+    fs.write_text(html_path, render_html(report))
+    json_path = html_path.removesuffix(".html") + ".json"
+    fs.write_text(json_path, json.dumps(report, indent=1, allow_nan=False) + "\n")
+    return json_path

@@ -132,6 +132,9 @@ def _lm_manifests(root: str | Path) -> dict[str, list[dict]]:
     from winnow.models.manifest import MANIFEST_SUFFIX, read_manifest
     from winnow.models.modelset import LM_KINDS, available_languages
 
+    from winnow.models import fs
+
+    root = fs.local_copy(root, only=(MANIFEST_SUFFIX,))  # a remote root: just its manifests
     out = {}
     for lang in available_languages(root):
         manifests = [read_manifest(p, verify=False) for p in sorted(Path(root, lang).glob(f"*{MANIFEST_SUFFIX}"))]
@@ -152,9 +155,11 @@ def load_thresholds(path: str | Path, model_sets: dict) -> Thresholds:
 
 
 def read_thresholds_file(path: str | Path) -> dict:
-    path = Path(path)
+    from winnow.models import fs
+
+    path = str(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(fs.read_text(path))
     except FileNotFoundError:
         raise ThresholdsError(f"{path}: thresholds file not found") from None
     except ValueError as exc:

@@ -372,39 +372,45 @@ SCORE_PRIORITY = ("kenlm_log_ratio", "kenlm_clean_pp", "kenlm_harmful_pp")
 
 
 def load_scored(folder: str, *, max_rows: int | None = None, seed: int = 0) -> "pa.Table":  # noqa: F821
-    """Document rows of a scored (or routed) output, with ``lang`` from the partitions.
+    """Document rows of a scored (or routed) output, with ``route`` and ``lang`` from the
+    partition folders, from any filesystem.
 
-    With ``max_rows``, shard files are taken in a seeded random order until that many rows
-    are read (a large run's report reads a sample of its shards, not all of them).
+    With ``max_rows``, shard files are taken in a seeded random order and read a row group
+    at a time until that many rows are read, so memory stays bounded by ``max_rows`` (plus
+    one row group) whatever the size of the output (a large run's report reads a sample).
     """
     import random
 
     import pyarrow as pa
-    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    from .stages import DOCUMENT_FILE_SCHEMA
+    from winnow.models import fs
+    from winnow.schemas.arrow import DOCUMENT_FILE_SCHEMA
 
     root = folder.rstrip("/")
-    schema = DOCUMENT_FILE_SCHEMA.append(pa.field("lang", pa.string()))
-    fragments = []
-    for route in ("scored", "keep", "drop"):
-        try:
-            d = ds.dataset(f"{root}/{route}", format="parquet", schema=schema, partitioning="hive")
-        except (FileNotFoundError, OSError):
-            continue
-        fragments += [(d, f) for f in d.get_fragments()]
+    paths = sorted(m.path for m in fs.match(f"{root}/route=*/lang=*/part-*.parquet"))
     if max_rows is not None:
-        random.Random(seed).shuffle(fragments)
+        random.Random(seed).shuffle(paths)
     parts, rows = [], 0
-    for d, fragment in fragments:
+    for path in paths:
+        lang_dir, route_dir = path.split("/")[-2], path.split("/")[-3]
+        with fs.open_read(path) as f:
+            pf = pq.ParquetFile(f)
+            for group in range(pf.num_row_groups):
+                if max_rows is not None and rows >= max_rows:
+                    break
+                t = pf.read_row_group(group).cast(DOCUMENT_FILE_SCHEMA)
+                if max_rows is not None:
+                    t = t.slice(0, max_rows - rows)
+                n = t.num_rows
+                t = t.append_column("route", pa.array([route_dir.removeprefix("route=")] * n, pa.string()))
+                parts.append(t.append_column("lang", pa.array([lang_dir.removeprefix("lang=")] * n, pa.string())))
+                rows += n
         if max_rows is not None and rows >= max_rows:
             break
-        t = fragment.to_table(schema=schema)
-        parts.append(t)
-        rows += t.num_rows
     if not parts:
-        raise FileNotFoundError(f"{folder}: no scored documents (expected {root}/scored/lang=xx/*.parquet from "
-                                f"`winnow run --score-only` or `winnow sample`)")
+        raise FileNotFoundError(f"{folder}: no scored documents (expected {root}/route=scored/lang=xx/*.parquet "
+                                f"from `winnow run --score-only` or `winnow sample`)")
     return pa.concat_tables(parts)
 
 
@@ -413,8 +419,10 @@ def read_labels(path: str) -> dict[str, int]:
     import csv
     import json
 
+    from winnow.models import fs
+
     labels: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
+    with fs.text_stream(path) as f:
         if path.endswith((".jsonl", ".json")):
             for line in f:
                 if line.strip():
