@@ -37,14 +37,15 @@ from bench.shared_corpora import WORK, require_data  # noqa: E402
 def run(folder: Path, models: Path, thresholds: dict | None) -> tuple[float, float, dict]:
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from winnow.pipeline.job import JobConfig, expand_inputs, run_job
+    from winnow.pipeline.job import JobConfig, run_job
+    from winnow.pipeline.units import expand_inputs
 
     out = Path(tempfile.mkdtemp(prefix="winnow-cascade-"))
     files = expand_inputs([str(folder)])
     config = JobConfig(inputs=tuple(files), models=str(models), output=str(out), progress=False,
                        thresholds=thresholds, worker_verify="size")
     cpu, wall = time.process_time(), time.monotonic()
-    result = run_job(config, files, PipelineOptions([]))
+    result = run_job(config, PipelineOptions([]))
     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
     s = result.summary
     assert s["read"] == s["kept"] + s["dropped"] + s["scored"] + s["rejected"], s

@@ -183,7 +183,8 @@ def raw_loop_two_processes(folder: Path, models: Path) -> float:
 def winnow_run(folder: Path, models: Path, workers: int, processes: bool = False) -> float:
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from winnow.pipeline.job import JobConfig, expand_inputs, run_job
+    from winnow.pipeline.job import JobConfig, run_job
+    from winnow.pipeline.units import expand_inputs
 
     out = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
     start = time.monotonic()
@@ -191,7 +192,7 @@ def winnow_run(folder: Path, models: Path, workers: int, processes: bool = False
     config = JobConfig(inputs=tuple(files), models=str(models), output=str(out), progress=False,
                        worker_verify="size")  # as `winnow run`, whose launcher verifies hashes
     args = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"] if processes else []
-    result = run_job(config, files, PipelineOptions(args))
+    result = run_job(config, PipelineOptions(args))
     secs = time.monotonic() - start
     assert result.summary["read"] == result.summary["scored"] + result.summary["rejected"]
     shutil.rmtree(out)

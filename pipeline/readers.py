@@ -34,6 +34,21 @@ PREVIEW_BYTES = 512
 
 
 @dataclass(frozen=True)
+class Span:
+    """The part of a file one unit of work reads (see ``pipeline/units.py``).
+
+    Line formats (uncompressed JSONL and text): the lines that *start* at a byte in
+    ``[start, end)``; Parquet: the row groups ``[start, end)``. ``first_index`` is the
+    record index of the span's first record in the whole file, so a split file's rows
+    carry the same provenance as the unsplit file's.
+    """
+
+    start: int
+    end: int
+    first_index: int
+
+
+@dataclass(frozen=True)
 class ReaderOptions:
     format: str = "auto"
     text_field: str = "text"
@@ -178,8 +193,10 @@ class _ZstdReader(io.RawIOBase):
         return b"".join(out)
 
 
-def read_file(path: str, options: ReaderOptions = ReaderOptions()) -> Iterator[tuple[str, dict]]:
-    """Every record of ``path`` as ``(DOC | REJECTED, record)``; never raises on bad data."""
+def read_file(path: str, options: ReaderOptions = ReaderOptions(), span: Span | None = None
+              ) -> Iterator[tuple[str, dict]]:
+    """Every record of ``path`` (or of its ``span``) as ``(DOC | REJECTED, record)``; never
+    raises on bad data."""
     try:
         fmt = options.format if options.format != "auto" else detect_format(path)
     except ValueError as exc:
@@ -193,7 +210,25 @@ def read_file(path: str, options: ReaderOptions = ReaderOptions()) -> Iterator[t
     reader = {"warc": _read_warc, "wet": _read_wet, "jsonl": _read_jsonl,
               "parquet": _read_parquet, "text": _read_text}[fmt]
     with raw:
-        yield from reader(path, raw, options)
+        if span is None:
+            yield from reader(path, raw, options)
+        else:
+            assert fmt in SPLITTABLE, f"{fmt} files are read whole"
+            yield from reader(path, raw, options, span)
+
+
+SPLITTABLE = ("jsonl", "text", "parquet")  # uncompressed line formats by bytes, Parquet by row groups
+
+
+def splittable_format(path: str, options: ReaderOptions) -> str | None:
+    """The format of ``path`` if a unit of work may read a part of it, else None."""
+    try:
+        fmt = options.format if options.format != "auto" else detect_format(path)
+    except ValueError:
+        return None
+    if fmt not in SPLITTABLE or (fmt != "parquet" and path.lower().endswith(COMPRESSIONS)):
+        return None
+    return fmt
 
 
 # --- JSON lines and plain text ------------------------------------------------------------
@@ -201,33 +236,66 @@ def read_file(path: str, options: ReaderOptions = ReaderOptions()) -> Iterator[t
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError)
 
 
-def _lines(path: str, raw, max_bytes: int) -> Iterator[tuple[int, int, bytes | Exception]]:
+def _lines(path: str, raw, max_bytes: int, span: Span | None = None
+           ) -> Iterator[tuple[int, int, bytes | Exception]]:
     """(line index, byte offset, line) of a possibly compressed file; an exception last.
 
     A line longer than ``max_bytes`` is never held in memory whole: it comes back as a
-    :class:`_TooLong` (its head and full size) and the rest of it is skipped.
+    :class:`_TooLong` (its head and full size) and the rest of it is skipped. With a
+    ``span`` (uncompressed files only), just the lines starting in ``[start, end)``.
     """
     offset = 0
     index = 0
+    end = None
     try:
         stream = _decompressed(path, raw)
-        while True:
+        if span is not None:
+            index, end = span.first_index, span.end
+            if span.start > 0:
+                # The line that holds byte start-1 belongs to the span before (or ends right there).
+                stream.seek(span.start - 1)
+                offset = span.start - 1 + _skip_line(stream)
+        while end is None or offset < end:
             line = stream.readline(max_bytes)
             if not line:
                 return
             size = len(line)
             if size == max_bytes and not line.endswith(b"\n"):
-                while True:  # skip the rest of an over-long line
-                    more = stream.readline(1 << 20)
-                    size += len(more)
-                    if not more or more.endswith(b"\n"):
-                        break
+                size += _skip_line(stream)  # the rest of an over-long line
                 line = _TooLong(line, size)
             yield index, offset, line
             offset += size
             index += 1
     except _STREAM_ERRORS + (RuntimeError,) as exc:  # zstandard raises ZstdError(RuntimeError)
         yield index, offset, exc
+
+
+def _skip_line(stream) -> int:
+    """Read up to and including the next newline; the number of bytes read."""
+    n = 0
+    while True:
+        more = stream.readline(1 << 20)
+        n += len(more)
+        if not more or more.endswith(b"\n"):
+            return n
+
+
+def line_starts_before(path: str, positions: list[int], chunk: int = 8 << 20) -> list[int]:
+    """For each byte position p (ascending, > 0): how many lines of the uncompressed file
+    start before p, i.e. the index of the first line a span starting at p reads. One pass."""
+    counts, seen, pos = [], 0, 0
+    todo = list(positions)
+    with _open_raw(path) as f:
+        while todo:
+            block = f.read(chunk)
+            if not block:
+                break
+            while todo and todo[0] - 1 <= pos + len(block):
+                cut = todo.pop(0) - 1 - pos  # newlines in [0, p-1) mark the line starts in [1, p)
+                counts.append(1 + seen + block.count(b"\n", 0, cut))
+            seen += block.count(b"\n")
+            pos += len(block)
+    return counts + [1 + seen] * len(todo)
 
 
 class _TooLong(bytes):
@@ -267,8 +335,8 @@ def _clean_str(value, *, convert: bool = False) -> str | None:
     return value if _encodable(value) else value.encode("utf-8", "backslashreplace").decode("ascii")
 
 
-def _read_jsonl(path, raw, options: ReaderOptions):
-    for index, offset, line in _lines(path, raw, _line_limit(options)):
+def _read_jsonl(path, raw, options: ReaderOptions, span: Span | None = None):
+    for index, offset, line in _lines(path, raw, _line_limit(options), span):
         if isinstance(line, Exception):
             yield _rejected(path, index, "corrupt_file", f"stopped reading at byte {offset} of the decompressed "
                             f"stream: {type(line).__name__}: {line}", offset=offset)
@@ -316,8 +384,8 @@ def _read_jsonl(path, raw, options: ReaderOptions):
         yield _doc(path, index, text, offset=offset, url=url, doc_id=doc_id)
 
 
-def _read_text(path, raw, options: ReaderOptions):
-    for index, offset, line in _lines(path, raw, options.max_doc_chars * 4 + 2):
+def _read_text(path, raw, options: ReaderOptions, span: Span | None = None):
+    for index, offset, line in _lines(path, raw, options.max_doc_chars * 4 + 2, span):
         if isinstance(line, Exception):
             yield _rejected(path, index, "corrupt_file", f"{type(line).__name__}: {line}", offset=offset)
             return
@@ -340,7 +408,7 @@ def _read_text(path, raw, options: ReaderOptions):
 
 # --- Parquet ----------------------------------------------------------------------------------
 
-def _read_parquet(path, raw, options: ReaderOptions):
+def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -358,9 +426,10 @@ def _read_parquet(path, raw, options: ReaderOptions):
         return
     columns = [options.text_field] + [c for c in (options.id_field, options.url_field)
                                       if c in schema.names and c != options.text_field]
-    index = 0
+    index = span.first_index if span else 0
+    groups = list(range(span.start, span.end)) if span else None
     try:
-        for batch in pf.iter_batches(columns=columns, batch_size=4096):
+        for batch in pf.iter_batches(columns=columns, batch_size=4096, row_groups=groups):
             data = batch.to_pydict()
             texts = data[options.text_field]
             ids = data.get(options.id_field, [None] * len(texts))

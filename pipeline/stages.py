@@ -2,10 +2,10 @@
 
 * :class:`DocumentProcessor`: language ID -> the language's model set -> scores
   (normalize, encode, KenLM) -> routing decision, for a batch of documents;
-* :class:`ShardWriter`: rows -> Parquet shards ``OUT/<route>/lang=<xx>/part-<key>.parquet``
-  and ``OUT/rejected/part-<key>.parquet``, written under a hidden temporary name and
-  renamed when the input file is done, so a shard is either complete or absent and a
-  rerun replaces it;
+* :class:`ShardWriter`: rows -> Parquet shards ``OUT/route=<route>/lang=<xx>/part-<key>.parquet``
+  (one Hive-partitioned table) and dead letters ``OUT/_rejected/part-<key>.parquet``,
+  written under a hidden temporary name and renamed when the unit of work is done, so a
+  shard is either complete or absent and a rerun replaces it;
 * :func:`summarize`: per-file counts -> the run summary that reconciles
   read = kept + dropped + rejected (+ scored).
 """
@@ -24,15 +24,14 @@ import pyarrow.parquet as pq
 
 from winnow.models.langid import LanguageIdentifier
 from winnow.models.scorer import Scorer, column, ratio_pairs
-from winnow.schemas.arrow import DOCUMENT_SCHEMA, REJECTED_SCHEMA, SCORE_COLUMNS
+from winnow.schemas.arrow import DOCUMENT_FILE_SCHEMA, REJECTED_SCHEMA, SCORE_COLUMNS
 
 from .routing import DROP, KEEP, SCORED, UNDETERMINED, Router
 
 log = logging.getLogger(__name__)
 
-# Files hold every column but the Hive partition column, which lives in the folder name.
-DOCUMENT_FILE_SCHEMA = DOCUMENT_SCHEMA.remove(DOCUMENT_SCHEMA.get_field_index("lang"))
 REJECTED = "rejected"
+REJECTED_FOLDER = "_rejected"  # dead letters: readers of the main table skip "_" folders
 ROUTES = (KEEP, DROP, SCORED)
 
 
@@ -143,6 +142,13 @@ class WrittenShard:
     rows: int
 
 
+def shard_path(output: str, route: str, lang: str | None, key: str) -> str:
+    """Where a unit's shard of one route and language lives (dead letters: ``lang`` None)."""
+    folder = (posixpath.join(output, REJECTED_FOLDER) if route == REJECTED
+              else posixpath.join(output, f"route={route}", f"lang={lang}"))
+    return posixpath.join(folder, f"part-{key}.parquet")
+
+
 class ShardWriter:
     """Streams the rows of one input file into its shards; ``close()`` publishes them."""
 
@@ -162,8 +168,7 @@ class ShardWriter:
         self._shard(REJECTED, None, REJECTED_SCHEMA).add(row)
 
     def final_path(self, route: str, lang: str | None) -> str:
-        folder = posixpath.join(self.output, route) if lang is None else posixpath.join(self.output, route, f"lang={lang}")
-        return posixpath.join(folder, f"part-{self.key}.parquet")
+        return shard_path(self.output, route, lang, self.key)
 
     def _shard(self, route, lang, schema) -> "_PendingShard":
         shard = self._open.get((route, lang))

@@ -1,19 +1,22 @@
 """Parquet record shapes (pyarrow schemas) of the pipeline's outputs. Versioned.
 
-* ``DOCUMENT_SCHEMA``: a scored and routed document (``keep/``, ``drop/``, ``scored/``);
-* ``REJECTED_SCHEMA``: a dead letter (``rejected/``): an unreadable record or file, with
+* ``DOCUMENT_SCHEMA``: a scored and routed document (``OUT/route=keep|drop|scored/lang=xx/``);
+* ``REJECTED_SCHEMA``: a dead letter (``OUT/_rejected/``): an unreadable record or file, with
   its reason and enough provenance to find the raw bytes again.
 
 Score columns are fixed and nullable (a language without a harmful model has no
-``kenlm_harmful_*``), so every shard of a run shares one schema and Spark, DuckDB or
-Polars read the whole output as one table. The Hive partition column ``lang`` is in the
-folder name, not in the files.
+``kenlm_harmful_*``), so every shard of a run shares one schema and Spark, DuckDB, Polars
+or pyarrow read the whole output folder as one table. The Hive partition columns
+``route`` and ``lang`` are in the folder names, not in the files
+(:data:`DOCUMENT_FILE_SCHEMA`); the dead letters sit under a folder whose name starts
+with ``_``, which those readers skip.
 """
 from __future__ import annotations
 
 import pyarrow as pa
 
-DOCUMENT_SCHEMA_VERSION = "winnow.document.v3"  # v2: neural score columns, decided_by; v3: benign LMs
+DOCUMENT_SCHEMA_VERSION = "winnow.document.v4"  # v2: neural score columns, decided_by; v3: benign LMs;
+# v4: route is a Hive partition (OUT/route=keep/lang=en/), not a column of the files
 REJECTED_SCHEMA_VERSION = "winnow.rejected.v1"
 
 # Score columns, in order. Each LM named NAME in a model set fills NAME_log10p and
@@ -61,6 +64,11 @@ DOCUMENT_SCHEMA = pa.schema(
     ],
     metadata={"winnow.schema": DOCUMENT_SCHEMA_VERSION},
 )
+
+# The Hive partition columns, outermost first; the files hold every other column.
+PARTITION_COLUMNS = ("route", "lang")
+DOCUMENT_FILE_SCHEMA = pa.schema([f for f in DOCUMENT_SCHEMA if f.name not in PARTITION_COLUMNS],
+                                 metadata=DOCUMENT_SCHEMA.metadata)
 
 REJECTED_SCHEMA = pa.schema(
     PROVENANCE_FIELDS

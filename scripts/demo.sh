@@ -32,5 +32,5 @@ echo "== winnow run with the learned thresholds"
 echo
 echo "models:      $MODELS"
 echo "thresholds:  $OUT/thresholds.json (report: $OUT/sample-report.html)"
-echo "shards:      $OUT/run/keep/lang=*/ $OUT/run/drop/lang=*/ $OUT/run/rejected/"
+echo "shards:      $OUT/run/route=keep/lang=*/ $OUT/run/route=drop/lang=*/ (one table), dead letters $OUT/run/_rejected/"
 echo "summary:     $OUT/run/_SUMMARY.json (report: $OUT/run/_REPORT.html)"

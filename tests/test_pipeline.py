@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from bad_inputs import make_bad_inputs
 from conftest import FIXTURE_THRESHOLDS, SAMPLE_WEB, shared_data
-from winnow.pipeline.job import JobConfig, expand_inputs, run_job
+from winnow.pipeline.job import JobConfig, run_job
 from winnow.schemas import validate
 
 RUNNERS = {
@@ -23,20 +23,18 @@ RUNNERS = {
 }
 
 
-def run(models_root, inputs, out, *, thresholds=FIXTURE_THRESHOLDS, beam_args=()):
-    files = expand_inputs([str(p) for p in inputs])
-    config = JobConfig(inputs=tuple(files), models=str(models_root), output=str(out), thresholds=thresholds,
-                       progress=False)
-    return run_job(config, files, PipelineOptions(list(beam_args)))
+def run(models_root, inputs, out, *, thresholds=FIXTURE_THRESHOLDS, beam_args=(), **options):
+    config = JobConfig(inputs=tuple(str(p) for p in inputs), models=str(models_root), output=str(out),
+                       thresholds=thresholds, progress=False, **options)
+    return run_job(config, PipelineOptions(list(beam_args)))
 
 
 def output_rows(out: Path) -> tuple[list[dict], list[dict]]:
-    """(document rows with their lang partition, rejected rows) read back from the shards."""
+    """(document rows with their route and lang partitions, rejected rows) read back as one table."""
     docs = []
-    for route in ("keep", "drop", "scored"):
-        if (out / route).exists():
-            docs += ds.dataset(out / route, format="parquet", partitioning="hive").to_table().to_pylist()
-    rejected = pq.read_table(out / "rejected").to_pylist() if (out / "rejected").exists() else []
+    if any(out.glob("route=*")):
+        docs = ds.dataset(out, format="parquet", partitioning="hive").to_table().to_pylist()
+    rejected = pq.read_table(out / "_rejected").to_pylist() if (out / "_rejected").exists() else []
     return docs, rejected
 
 
@@ -94,10 +92,10 @@ def test_shards_are_hive_partitioned_and_named_after_inputs(models_root, tmp_pat
     out = tmp_path / "out"
     run(models_root, [SAMPLE_WEB], out)
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
-    assert any(n.startswith("keep/lang=en/part-sample-") for n in names)
-    assert any(n.startswith("drop/lang=und/part-sample-") for n in names)  # the WARC's image and 404
+    assert any(n.startswith("route=keep/lang=en/part-sample-") for n in names)
+    assert any(n.startswith("route=drop/lang=und/part-sample-") for n in names)  # the WARC's image and 404
     assert not list(out.rglob(".*.tmp"))  # no temporary files left behind
-    assert all(n.split("/")[0] in ("keep", "drop") for n in names)
+    assert all(n.split("/")[0] in ("route=keep", "route=drop") for n in names)
 
 
 def test_rerun_replaces_instead_of_duplicating(models_root, tmp_path):
@@ -227,21 +225,22 @@ def test_process_file_dofn_in_a_test_pipeline(models_root, bad, tmp_path):
     from apache_beam.testing.test_pipeline import TestPipeline
     from apache_beam.testing.util import assert_that, equal_to
 
-    from winnow.pipeline.job import ProcessFile, choose_runner
+    from winnow.pipeline.job import ProcessUnit, choose_runner
+    from winnow.pipeline.units import Unit
 
     folder, _ = bad
     files = [str(folder / "fields.jsonl"), str(folder / "empty_text.jsonl")]
     config = JobConfig(inputs=tuple(files), models=str(models_root), output=str(tmp_path / "o"),
                        thresholds=FIXTURE_THRESHOLDS, progress=False)
     with TestPipeline(runner=choose_runner(PipelineOptions([]))) as p:
-        reads = (p | beam.Create(files) | beam.ParDo(ProcessFile(config))
+        reads = (p | beam.Create([Unit(f) for f in files]) | beam.ParDo(ProcessUnit(config))
                  | beam.Map(lambda r: (Path(r["source_file"]).name, sum(n for _, n in r["counts"]))))
         assert_that(reads, equal_to([("fields.jsonl", 9), ("empty_text.jsonl", 3)]))
 
 
 def test_route_on_score_only_output_equals_run(models_root, bad, thresholds_file, tmp_path):
     """Score once, route many times: route(run --score-only) == run with the same thresholds."""
-    from winnow.pipeline.job import RouteConfig, scored_units
+    from winnow.pipeline.job import RouteConfig
     from winnow.pipeline.routing import manifest_directions
 
     folder, _ = bad
@@ -250,7 +249,7 @@ def test_route_on_score_only_output_equals_run(models_root, bad, thresholds_file
     run(models_root, inputs, tmp_path / "scored", thresholds=None)
     config = RouteConfig(scored=str(tmp_path / "scored"), models=str(models_root), output=str(tmp_path / "routed"),
                          thresholds=FIXTURE_THRESHOLDS, directions=manifest_directions(models_root))
-    routed = run_job(config, scored_units(str(tmp_path / "scored")), PipelineOptions([]))
+    routed = run_job(config, PipelineOptions([]))
     assert_reconciles(routed, tmp_path / "routed")
     for key in ("read", "kept", "dropped", "rejected", "by_lang", "by_reason", "by_input"):
         assert routed.summary[key] == direct.summary[key], key
@@ -275,9 +274,9 @@ def test_cli_route(models_root, thresholds_file, tmp_path):
 def sample(models_root, inputs, out, n, seed, beam_args=()):
     from winnow.pipeline.job import SampleConfig
 
-    files = expand_inputs([str(p) for p in inputs])
-    config = SampleConfig(inputs=tuple(files), models=str(models_root), output=str(out), n=n, seed=seed)
-    return run_job(config, files, PipelineOptions(list(beam_args)))
+    config = SampleConfig(inputs=tuple(str(p) for p in inputs), models=str(models_root), output=str(out), n=n,
+                          seed=seed)
+    return run_job(config, PipelineOptions(list(beam_args)))
 
 
 def test_sample_is_seeded_uniform_and_accounted_for(models_root, bad, tmp_path):
@@ -307,7 +306,7 @@ def test_sample_larger_than_the_input_takes_everything(models_root, tmp_path):
 
 def test_draws_are_uniform():
     """Each document's chance of being drawn is n/N: check the bottom-k keys over many seeds."""
-    from winnow.pipeline.job import sample_key
+    from winnow.pipeline.units import sample_key
 
     hits = [0] * 20
     for seed in range(2000):
