@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import sys
@@ -31,8 +33,75 @@ each with a manifest (hashes, normalizer version, training data fingerprint, too
 
 
 def _uri_or_abs(path: str) -> str:
-    """Beam URIs (gs://...) as given; local paths made absolute (workers may run elsewhere)."""
-    return path if "://" in path else str(Path(path).resolve())
+    """URIs (gs://...) as given; local paths made absolute (workers may run elsewhere)."""
+    from winnow.models import fs
+
+    return fs.absolute(path)
+
+
+EPILOG_ENGINES = """\
+Engines: --engine beam (the default) takes any Apache Beam pipeline option after the others, e.g.
+--runner DataflowRunner --project P --region R --temp_location gs://B/tmp --sdk_container_image IMAGE,
+or locally --direct_num_workers 2 --direct_running_mode multi_processing (the default runner is the
+DirectRunner). --engine spark runs on PySpark (pip install 'winnow[spark]'): --spark-master local[4],
+spark://HOST:7077, yarn or k8s://..., with --spark-conf KEY=VALUE passed to Spark.
+"""
+
+
+def _add_engine_args(p: argparse.ArgumentParser, *, splits: bool = True) -> None:
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=["beam", "spark"], default="beam",
+                   help="beam (DirectRunner, Dataflow, any Beam runner) or spark (default: beam)")
+    g.add_argument("--spark-master", default="local[*]", metavar="URL",
+                   help="--engine spark: local[N], spark://HOST:PORT, yarn, k8s://... (default: local[*])")
+    g.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="--engine spark: a Spark setting, e.g. spark.executor.memory=4g (repeatable)")
+    g.add_argument("--ship-models", action="store_true",
+                   help="--engine spark: send the local models root with the job (SparkContext.addFile) "
+                        "instead of reading it from a path every executor can read")
+    g.add_argument("--shared-local-paths", action="store_true",
+                   help="local paths are mounted on every worker (NFS and the like): allow them with a "
+                        "cluster runner or master")
+    if splits:
+        g.add_argument("--split-size", type=_size, default="64M", metavar="SIZE",
+                       help="split larger uncompressed JSONL/text files (on line boundaries) and Parquet files "
+                            "(by row groups) into units of about this size, so work spreads evenly over "
+                            "workers; 0 never splits (default: 64M)")
+
+
+def _size(text: str) -> int:
+    """``64M``, ``1G``, ``512K`` or a number of bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)B?\s*", text, re.IGNORECASE)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a size like 64M, 1G or 1000000, got {text!r}")
+    return int(float(m[1]) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m[2].upper()])
+
+
+def _engine(args):
+    """The engine the command runs on, from its engine options and the Beam options left over."""
+    from .engines import Engine, spark_available
+
+    rest = tuple(args.beam_args_rest)
+    if args.engine == "beam":
+        return Engine("beam", beam_args=rest, shared_local_paths=args.shared_local_paths)
+    if rest:
+        raise ValueError(f"unrecognized arguments for --engine spark: {' '.join(rest)} (Beam options apply to "
+                         f"--engine beam; Spark settings go in --spark-conf KEY=VALUE)")
+    if not spark_available():
+        raise ValueError("--engine spark needs PySpark: pip install 'winnow[spark]' (and Java 17 or newer)")
+    from .spark import SparkOptions
+
+    conf = []
+    for item in args.spark_conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--spark-conf expects KEY=VALUE, got {item!r}")
+        conf.append((key, value))
+    opts = SparkOptions(master=args.spark_master, conf=tuple(conf), ship_models=args.ship_models,
+                        progress=not getattr(args, "no_progress", False))
+    return Engine("spark", spark=opts, shared_local_paths=args.shared_local_paths)
 
 
 def _add_input_args(p: argparse.ArgumentParser) -> None:
@@ -144,22 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
     rn = sub.add_parser(
         "run", help="the filtering job: read, score, route into keep/drop/rejected Parquet shards",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run the Beam pipeline: read web documents, identify their language, score them "
-                    "with the language's models, route each into OUT/keep, OUT/drop or OUT/rejected "
-                    "(or OUT/scored with --score-only), and write OUT/_SUMMARY.json, which accounts for "
-                    "every input record (read = kept + dropped + rejected).",
-        epilog="Any Apache Beam pipeline option may follow, e.g. --runner DataflowRunner --project P "
-               "--region R --temp_location gs://B/tmp --setup_file ./setup.py, or locally "
-               "--direct_num_workers 2 --direct_running_mode multi_processing. The default runner is "
-               "the DirectRunner.\n\nFormats: warc (HTML responses, main text extracted with Resiliparse), "
-               "wet, jsonl (.gz/.zst), parquet, text; chosen from the file name unless --format is given.")
+        description="Run the filtering job on Beam or Spark: read web documents, identify their language, "
+                    "score them with the language's models, route each into one Hive-partitioned table "
+                    "OUT/route=keep|drop/lang=xx/ (OUT/route=scored/ with --score-only), dead letters into "
+                    "OUT/_rejected/, and write OUT/_SUMMARY.json, which accounts for every input record "
+                    "(read = kept + dropped + rejected).",
+        epilog=EPILOG_ENGINES + "\nFormats: warc (HTML responses, main text extracted with Resiliparse), "
+               "wet, jsonl (.gz/.zst), parquet, text; chosen from the file name unless --format is given.\n"
+               "Read the output as one table: spark.read.parquet(OUT), "
+               "duckdb.read_parquet('OUT/**/*.parquet', hive_partitioning=true), polars.scan_parquet(OUT), "
+               "pyarrow.dataset.dataset(OUT, partitioning='hive').")
     rn.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
                     help="input files, folders or globs (local or any Beam filesystem: gs://, s3://)")
     _add_models_arg(rn)
     rn.add_argument("--thresholds", "-t", metavar="FILE",
                     help="thresholds file (schemas/thresholds.schema.json); see winnow tune")
     rn.add_argument("--score-only", action="store_true",
-                    help="no thresholds: write every document with its scores to OUT/scored/lang=xx/")
+                    help="no thresholds: write every document with its scores to OUT/route=scored/lang=xx/")
     rn.add_argument("--output", "-o", required=True, metavar="OUT", help="output folder (local or gs://...)")
     rn.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: from the name)")
     rn.add_argument("--text-field", default="text", help="JSONL/Parquet text field (default: text)")
@@ -175,14 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="skip OUT/_REPORT.html (built from up to --report-rows documents)")
     rn.add_argument("--report-rows", type=int, default=50_000,
                     help="documents the end-of-run report reads, from a seeded sample of shards (default: 50,000)")
+    _add_engine_args(rn)
     rn.set_defaults(func=cmd_run, beam_args=True)
 
     sa = sub.add_parser(
         "sample", help="score a seeded uniform sample of N documents (for tune and report)",
         description="Draw a uniform sample (without replacement) of N documents from the inputs, "
                     "deterministic for a seed and the same inputs, score it, and write scored shards "
-                    "to OUT/scored/lang=xx/ with OUT/_SUMMARY.json (read = scored + not_sampled + rejected).",
-        epilog="Any reader option of winnow run applies; Beam pipeline options may follow.")
+                    "to OUT/route=scored/lang=xx/ with OUT/_SUMMARY.json (read = scored + not_sampled + rejected).",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_ENGINES)
     sa.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH", help="as for winnow run")
     _add_models_arg(sa)
     sa.add_argument("--n", type=int, required=True, help="documents to draw")
@@ -191,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--format", choices=FORMATS, default="auto")
     sa.add_argument("--text-field", default="text")
     sa.add_argument("--id-field", default="id")
+    _add_engine_args(sa)
     sa.set_defaults(func=cmd_sample, beam_args=True)
 
     ro = sub.add_parser(
@@ -198,12 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read the scored shards of `winnow run --score-only` (or `winnow sample`) and route "
                     "them into keep/drop with a thresholds file: the same layout and summary as "
                     "`winnow run`, without scoring again. Score once, route many times.",
-        epilog="Beam pipeline options may follow, as for winnow run.")
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_ENGINES)
     ro.add_argument("--scored", required=True, metavar="OUT", help="output folder of a score-only run")
     _add_models_arg(ro)
     ro.add_argument("--thresholds", "-t", required=True, metavar="FILE", help="thresholds file")
     ro.add_argument("--output", "-o", required=True, metavar="ROUTED", help="output folder")
     ro.add_argument("--keep-unscored-langs", action="store_true", help="as for winnow run")
+    _add_engine_args(ro, splits=False)
     ro.set_defaults(func=cmd_route, beam_args=True)
 
     tu = sub.add_parser(
@@ -264,15 +337,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _language_folder(root: str, lang: str):
+    """The folder to train ``lang``'s models in: ROOT/lang itself, or for a remote root
+    (gs://...) a local working copy whose files are uploaded to ROOT/lang afterwards."""
+    from winnow.models import fs
+
+    if not fs.is_remote(root):
+        yield Path(root) / lang
+        return
+    import shutil
+    import tempfile
+
+    remote = fs.join(root, lang)
+    work = Path(tempfile.mkdtemp(prefix="winnow-train-")) / lang
+    try:
+        existing = fs.local_copy(remote)
+        if existing != remote:  # the language already has models there (its tokenizer, say)
+            shutil.copytree(existing, work)
+        yield work
+        uploaded = fs.upload_tree(str(work), remote)
+        print(f"uploaded {len(uploaded)} file(s) to {remote}")
+    finally:
+        shutil.rmtree(work.parent, ignore_errors=True)
+
+
 def cmd_train_tokenizer(args) -> int:
     from winnow.models.textio import TextSource, parse_where
     from winnow.models.tokenizer import train_tokenizer
 
     source = TextSource(args.input, text_field=args.text_field, where=parse_where(args.where))
     start = time.monotonic()
-    path = train_tokenizer(source, Path(args.models) / args.lang, args.lang, vocab_size=args.vocab_size,
-                           model_type=args.model_type, character_coverage=args.character_coverage,
-                           max_sentences=args.max_sentences)
+    with _language_folder(args.models, args.lang) as folder:
+        path = train_tokenizer(source, folder, args.lang, vocab_size=args.vocab_size,
+                               model_type=args.model_type, character_coverage=args.character_coverage,
+                               max_sentences=args.max_sentences)
     print(f"tokenizer for {args.lang}: {path} ({source.documents} documents, "
           f"{source.bytes / 1e6:.1f} MB, {time.monotonic() - start:.1f} s)")
     return 0
@@ -284,10 +383,12 @@ def cmd_train_kenlm(args) -> int:
 
     source = TextSource(args.input, text_field=args.text_field, where=parse_where(args.where))
     start = time.monotonic()
-    path = train_kenlm(source, Path(args.models) / args.lang, args.lang, args.role, order=args.order,
-                       memory=args.memory, prune=args.prune, binary=args.binary,
-                       quantize=not args.no_quantize, keep_arpa=args.keep_arpa)
-    print(f"{args.role} KenLM for {args.lang}: {path} ({path.stat().st_size / 1e6:.2f} MB; "
+    with _language_folder(args.models, args.lang) as folder:
+        path = train_kenlm(source, folder, args.lang, args.role, order=args.order,
+                           memory=args.memory, prune=args.prune, binary=args.binary,
+                           quantize=not args.no_quantize, keep_arpa=args.keep_arpa)
+        size = path.stat().st_size
+    print(f"{args.role} KenLM for {args.lang}: {path.name} ({size / 1e6:.2f} MB; "
           f"{source.documents} documents, {source.bytes / 1e6:.1f} MB, {time.monotonic() - start:.1f} s)")
     return 0
 
@@ -308,12 +409,13 @@ def cmd_train_neural(args) -> int:
 
     source = TextSource(args.input, text_field=args.text_field, where=parse_where(args.where))
     start = time.monotonic()
-    path = train_neural(source, Path(args.models) / args.lang, args.lang, args.role, dim=args.dim,
-                        layers=args.layers, heads=args.heads, max_len=args.context,
-                        max_doc_tokens=args.max_doc_tokens, batch_size=args.batch_size,
-                        max_steps=args.max_steps, time_budget=args.time_budget, seed=args.seed,
-                        cutoffs=args.cutoffs)
-    manifest = json.loads(path.with_name(path.name.replace(".safetensors", ".manifest.json")).read_text())
+    with _language_folder(args.models, args.lang) as folder:
+        path = train_neural(source, folder, args.lang, args.role, dim=args.dim,
+                            layers=args.layers, heads=args.heads, max_len=args.context,
+                            max_doc_tokens=args.max_doc_tokens, batch_size=args.batch_size,
+                            max_steps=args.max_steps, time_budget=args.time_budget, seed=args.seed,
+                            cutoffs=args.cutoffs)
+        manifest = json.loads(path.with_name(path.name.replace(".safetensors", ".manifest.json")).read_text())
     p = manifest["params"]
     print(f"{args.role} neural LM for {args.lang}: {path} ({p['parameters']:,} parameters, {p['steps']} steps, "
           f"validation perplexity {p['validation_perplexity']:.1f}, {time.monotonic() - start:.1f} s)")
@@ -321,15 +423,14 @@ def cmd_train_neural(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from winnow.models import LanguageIdentifier, Scorer, available_languages, load_model_sets
+    from winnow.models import LanguageIdentifier, Scorer, fs, load_model_sets
     from winnow.models.textio import TextSource
 
-    root = Path(args.models)
-    sets = load_model_sets(root, [args.lang] if args.lang else None)  # fail before reading any input
+    sets = load_model_sets(args.models, [args.lang] if args.lang else None)  # fail before reading any input
     scorers = {lang: Scorer(ms) for lang, ms in sets.items()}
     lid = None if args.lang else LanguageIdentifier()
     source = TextSource(args.input, text_field=args.text_field)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    out = io.TextIOWrapper(fs.open_write(args.output), encoding="utf-8") if args.output else sys.stdout
     n = 0
     start = time.monotonic()
     try:
@@ -346,7 +447,7 @@ def cmd_score(args) -> int:
             out.close()
     secs = time.monotonic() - start
     print(f"scored {n} documents ({source.bytes / 1e6:.1f} MB) in {secs:.1f} s "
-          f"({n / max(secs, 1e-9):.0f} docs/s); languages with models: {', '.join(available_languages(root))}",
+          f"({n / max(secs, 1e-9):.0f} docs/s); languages with models: {', '.join(sets)}",
           file=sys.stderr)
     return 0
 
@@ -361,37 +462,38 @@ def _score_batch(batch, scorers, lid, lang, out) -> int:
 
 
 def cmd_run(args) -> int:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     from winnow.models import load_model_sets
 
-    from .job import JobConfig, expand_inputs, localize_models, run_job
     from .readers import ReaderOptions
     from .routing import load_thresholds_dict, read_thresholds_file
+    from .units import JobConfig, expand_inputs
 
     if bool(args.thresholds) == bool(args.score_only):
         raise ValueError("pass either --thresholds FILE (route into keep/drop) or --score-only (scores, no decision)")
-    # Everything that can be wrong with models, thresholds or inputs fails here, before any work.
-    sets = load_model_sets(localize_models(args.models))  # a gs:// root is fetched and verified here too
+    # Everything that can be wrong with the engine, models, thresholds or inputs fails here, before any work.
+    engine = _engine(args)
+    output = _uri_or_abs(args.output)
+    inputs = [_uri_or_abs(p) for p in args.input]
+    engine.check(reads={"--models": args.models, "--input": inputs}, writes={"--output": output},
+                 models=args.models)
+    sets = load_model_sets(args.models)  # a gs:// root is fetched and verified here too
     thresholds = None
     if args.thresholds:
         thresholds = read_thresholds_file(args.thresholds)
         load_thresholds_dict(thresholds, sets, source=args.thresholds)
-    files = expand_inputs(args.input)
-    output = _uri_or_abs(args.output)
+    files = expand_inputs(inputs)  # to fail now; the workers expand the patterns again
     config = JobConfig(
-        inputs=tuple(files), models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
+        inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
         reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field,
                              max_doc_chars=args.max_doc_chars),
         keep_unscored=args.keep_unscored_langs, batch_size=args.batch_size, progress=not args.no_progress,
-        worker_verify="size")  # hashes were verified just above
-    options = PipelineOptions(args.beam_args_rest)
-    print(f"winnow run: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
+        worker_verify="size", split_bytes=args.split_size)  # hashes were verified just above
+    print(f"winnow run on {engine.name}: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
           f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}",
           file=sys.stderr)
-    result = run_job(config, files, options)
+    result = engine.run(config)
     print_summary(result.summary, output, result.seconds)
-    if not args.no_report and "://" not in output and (result.summary["read"] - result.summary["rejected"]) > 0:
+    if not args.no_report and (result.summary["read"] - result.summary["rejected"]) > 0:
         from .report import build_report, write_report
         from .routing import manifest_directions
         from .tuning import load_scored
@@ -404,47 +506,50 @@ def cmd_run(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     from winnow.models import load_model_sets
 
-    from .job import SampleConfig, expand_inputs, localize_models, run_job
     from .readers import ReaderOptions
+    from .units import SampleConfig, expand_inputs
 
     if args.n <= 0:
         raise ValueError("--n must be positive")
-    sets = load_model_sets(localize_models(args.models))  # fail before any work
-    files = expand_inputs(args.input)
+    engine = _engine(args)
     output = _uri_or_abs(args.output)
-    config = SampleConfig(inputs=tuple(files), models=_uri_or_abs(args.models), output=output, n=args.n, seed=args.seed,
-                          reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field),
-                          worker_verify="size")
-    print(f"winnow sample: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
+    inputs = [_uri_or_abs(p) for p in args.input]
+    engine.check(reads={"--models": args.models, "--input": inputs}, writes={"--output": output},
+                 models=args.models)
+    sets = load_model_sets(args.models)  # fail before any work
+    files = expand_inputs(inputs)
+    config = SampleConfig(inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, n=args.n,
+                          seed=args.seed, worker_verify="size", split_bytes=args.split_size,
+                          reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field))
+    print(f"winnow sample on {engine.name}: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
           f"languages with models: {', '.join(sets)} -> {output}", file=sys.stderr)
-    result = run_job(config, files, PipelineOptions(args.beam_args_rest))
+    result = engine.run(config)
     s = result.summary
     print(f"read {s['read']} = {s['scored']} sampled and scored + {s.get('not_sampled', 0)} not sampled + "
           f"{s['rejected']} rejected ({result.seconds:.1f} s)")
-    print(f"scored shards: {output}/scored/lang=*/  summary: {output}/_SUMMARY.json")
+    print(f"scored shards: {output}/route=scored/lang=*/  summary: {output}/_SUMMARY.json")
     return 0
 
 
 def cmd_route(args) -> int:
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from .job import RouteConfig, run_job, scored_units
     from .routing import load_thresholds_dict, manifest_directions, read_thresholds_file
+    from .units import RouteConfig, scored_units
 
+    engine = _engine(args)
+    output = _uri_or_abs(args.output)
+    scored = _uri_or_abs(args.scored)
+    engine.check(reads={"--scored": scored}, writes={"--output": output})
     directions = manifest_directions(args.models)
     thresholds = read_thresholds_file(args.thresholds)
     load_thresholds_dict(thresholds, directions, source=args.thresholds)  # fail before any work
-    units = scored_units(args.scored)
-    output = _uri_or_abs(args.output)
-    config = RouteConfig(scored=args.scored, models=args.models, output=output, thresholds=thresholds,
+    units = scored_units(scored)
+    config = RouteConfig(scored=scored, models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
                          directions=directions, keep_unscored=args.keep_unscored_langs)
-    print(f"winnow route: {len(units)} input shard group(s), thresholds {thresholds['version']} -> {output}",
-          file=sys.stderr)
-    result = run_job(config, units, PipelineOptions(args.beam_args_rest))
+    print(f"winnow route on {engine.name}: {len(units)} scored unit(s), thresholds {thresholds['version']} "
+          f"-> {output}", file=sys.stderr)
+    result = engine.run(config)
     print_summary(result.summary, output, result.seconds)
     return 0
 
@@ -465,7 +570,9 @@ def cmd_tune(args) -> int:
     result = tune(table, directions, opts, labels=labels, scores=args.scores.split(",") if args.scores else None,
                   min_tokens=args.min_tokens, command="winnow " + " ".join(sys.argv[1:]),
                   models=manifest_models(args.models))
-    Path(args.output).write_text(json.dumps(result, indent=2, default=float) + "\n", encoding="utf-8")
+    from winnow.models import fs
+
+    fs.write_text(args.output, json.dumps(result, indent=2, default=float) + "\n")
     for lang, spec in result["languages"].items():
         n = spec["diagnostics"]["documents"]
         print(f"{lang} ({n} documents):")
@@ -541,7 +648,8 @@ def cmd_doctor(args) -> int:
               ("pyarrow", lambda: __import__("pyarrow").__version__),
               ("apache-beam", lambda: metadata.version("apache-beam")),
               ("fastText", _check_fasttext),
-              ("language-ID model", lambda: LanguageIdentifier().path)]
+              ("language-ID model", lambda: LanguageIdentifier().path),
+              ("native scorer", _check_native_scorer)]
     for name, check in checks:
         try:
             print(f"  ok   {name:<18} {check()}")
@@ -551,6 +659,18 @@ def cmd_doctor(args) -> int:
     print(f"winnow {__version__}, normalizer {NORMALIZER_VERSION}: "
           + ("installation complete" if not problems else f"{problems} problem(s)"))
     return 1 if problems else 0
+
+
+def _check_native_scorer() -> str:
+    from winnow.models import kenlm_native
+
+    path = kenlm_native.library_path()
+    if not path.is_file():
+        raise RuntimeError(f"{path} not found: the native KenLM batch scorer is built by `bash scripts/setup.sh` "
+                           "(without it scoring falls back to the kenlm module, about 1.5x slower)")
+    if kenlm_native.load_library() is None:
+        raise RuntimeError(f"{path} could not be loaded; rebuild it with `bash scripts/setup.sh`")
+    return str(path)
 
 
 def _check_fasttext() -> str:
@@ -586,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (WinnowModelError, TrainingError, FileNotFoundError, ValueError, ThresholdsError) as exc:
+        # (LaunchError is a ValueError: a job that cannot work as configured.)
         print(f"winnow: error: {exc}", file=sys.stderr)
         return 2
 

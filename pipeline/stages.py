@@ -3,7 +3,7 @@
 * :class:`DocumentProcessor`: language ID -> the language's model set -> scores
   (normalize, encode, KenLM) -> routing decision, for a batch of documents;
 * :class:`ShardWriter`: rows -> Parquet shards ``OUT/route=<route>/lang=<xx>/part-<key>.parquet``
-  (one Hive-partitioned table) and dead letters ``OUT/_rejected/part-<key>.parquet``,
+  (one Hive-partitioned table) and dead letters ``OUT/_rejected/part-<key>.pq``,
   written under a hidden temporary name and renamed when the unit of work is done, so a
   shard is either complete or absent and a rerun replaces it;
 * :func:`summarize`: per-file counts -> the run summary that reconciles
@@ -31,7 +31,11 @@ from .routing import DROP, KEEP, SCORED, UNDETERMINED, Router
 log = logging.getLogger(__name__)
 
 REJECTED = "rejected"
-REJECTED_FOLDER = "_rejected"  # dead letters: readers of the main table skip "_" folders
+# Dead letters live apart from the table: under a "_" folder (Spark and pyarrow skip it) and
+# as Parquet files named *.pq, so that the glob OUT/**/*.parquet (DuckDB, Polars) matches the
+# documents only. pyarrow, DuckDB and Polars read them by content: read_parquet('OUT/_rejected/*.pq').
+REJECTED_FOLDER = "_rejected"
+SHARD_SUFFIX, DEAD_LETTER_SUFFIX = ".parquet", ".pq"
 ROUTES = (KEEP, DROP, SCORED)
 
 
@@ -144,9 +148,9 @@ class WrittenShard:
 
 def shard_path(output: str, route: str, lang: str | None, key: str) -> str:
     """Where a unit's shard of one route and language lives (dead letters: ``lang`` None)."""
-    folder = (posixpath.join(output, REJECTED_FOLDER) if route == REJECTED
-              else posixpath.join(output, f"route={route}", f"lang={lang}"))
-    return posixpath.join(folder, f"part-{key}.parquet")
+    if route == REJECTED:
+        return posixpath.join(output, REJECTED_FOLDER, f"part-{key}{DEAD_LETTER_SUFFIX}")
+    return posixpath.join(output, f"route={route}", f"lang={lang}", f"part-{key}{SHARD_SUFFIX}")
 
 
 class ShardWriter:

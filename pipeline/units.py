@@ -32,8 +32,8 @@ from winnow.models import fs
 from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, Span, line_starts_before, read_file, \
     shard_key, splittable_format
 from .routing import Router, load_thresholds_dict
-from .stages import NOT_SAMPLED, REJECTED, REJECTED_FOLDER, SCORED, DocumentProcessor, Progress, ShardWriter, \
-    summarize, summary_json
+from .stages import DEAD_LETTER_SUFFIX, NOT_SAMPLED, REJECTED, REJECTED_FOLDER, SCORED, SHARD_SUFFIX, \
+    DocumentProcessor, Progress, ShardWriter, summarize, summary_json
 
 log = logging.getLogger(__name__)
 SUMMARY_FILE = "_SUMMARY.json"
@@ -127,13 +127,19 @@ class Unit:
         return base if self.splits == 1 else f"{base}-s{self.split:05d}"
 
 
-_SHARD_NAME = re.compile(r"^\.?part-(.+-[0-9a-f]{10})(?:-s\d{5})?\.parquet")
+_SHARD_NAME = re.compile(r"^\.?part-((.+-[0-9a-f]{10})(?:-s\d{5})?|.+?)\.(?:parquet|pq)")
+
+
+def unit_key_of(shard_name: str) -> str | None:
+    """The unit key a shard or dead-letter file (or its temporary file) was written for."""
+    m = _SHARD_NAME.match(shard_name)
+    return m.group(1) if m else None
 
 
 def input_key_of(shard_name: str) -> str | None:
-    """The input key a shard (or its temporary file) was written for; None if not a shard."""
+    """The input key (any split) a shard was written for; None if not named after an input."""
     m = _SHARD_NAME.match(shard_name)
-    return m.group(1) if m else None
+    return m.group(2) if m else None
 
 
 def expand_inputs(patterns) -> list[str]:
@@ -142,8 +148,10 @@ def expand_inputs(patterns) -> list[str]:
     for pattern in patterns:
         if not fs.is_remote(pattern) and os.path.isdir(pattern):
             pattern = os.path.join(pattern, "*")
-        matched = sorted(m.path for m in fs.match(pattern)
-                         if not posixpath.basename(m.path).startswith((".", "_")))
+        found = fs.match(pattern)
+        if not found and fs.is_remote(pattern) and not any(c in pattern for c in "*?["):
+            found = fs.match(pattern.rstrip("/") + "/*")  # a "folder" of an object store
+        matched = sorted(m.path for m in found if not posixpath.basename(m.path).startswith((".", "_")))
         if not matched:
             missing.append(pattern)
         files.extend(matched)
@@ -184,7 +192,11 @@ def _line_spans(path: str, size: int, split_bytes: int) -> list[Span]:
     n = -(-size // split_bytes)
     starts = [i * size // n for i in range(n)]
     firsts = [0] + line_starts_before(path, starts[1:])
-    return [Span(start, end, first) for start, end, first in zip(starts, starts[1:] + [size], firsts)]
+    # A span in which no line starts (inside one long line) joins the span after it, so a
+    # long line is read by the span it starts in and skipped by one span at most.
+    keep = [i for i in range(n) if i == 0 or firsts[i] != firsts[i - 1]]
+    ends = [starts[i] for i in keep[1:]] + [size]
+    return [Span(starts[i], end, firsts[i]) for i, end in zip(keep, ends)]
 
 
 def _parquet_spans(path: str, reader: ReaderOptions, split_bytes: int) -> list[Span]:
@@ -310,16 +322,17 @@ def finalize(results: list[dict], config, mode: str | None = None) -> dict:
     written = set(summary["files"])
     out = config.output.rstrip("/")
     # One listing of the output, not one per input: a run may have 100,000 inputs.
-    names = {f"part-{res['shard']}.parquet" for res in results}
-    keys = {input_key_of(name) for name in names} - {None}
-    listing = fs.match(posixpath.join(out, "**", "part-*.parquet")) + fs.match(posixpath.join(out, "**", ".part-*.tmp"))
+    units = {res["shard"] for res in results}
+    inputs = {input_key_of(f"part-{unit}{SHARD_SUFFIX}") for unit in units} - {None}
+    listing = [m for pattern in (f"part-*{SHARD_SUFFIX}", f"part-*{DEAD_LETTER_SUFFIX}", ".part-*.tmp")
+               for m in fs.match(posixpath.join(out, "**", pattern))]
 
-    def ours(name: str) -> bool:  # a shard of these inputs: any split, any earlier attempt
-        return name in names or input_key_of(name) in keys
+    def ours(name: str) -> bool:  # a file of these units or inputs: any split, any earlier attempt
+        return unit_key_of(name) in units or input_key_of(name) in inputs
 
     stale = sorted(m.path for m in listing if ours(posixpath.basename(m.path)) and m.path not in written)
     fs.delete(stale)
-    summary["stale_shards_removed"] = sum(1 for p in stale if p.endswith(".parquet"))
+    summary["stale_shards_removed"] = sum(1 for p in stale if not p.endswith(".tmp"))
     summary["run"] = {"inputs": list(config.inputs), "models": config.models,
                       "thresholds_version": (config.thresholds or {}).get("version")}
     tmp = posixpath.join(out, f".{SUMMARY_FILE}.tmp")
@@ -401,15 +414,14 @@ def finalize_sample(scored: dict | None, stats: list, config: SampleConfig) -> t
 def scored_units(scored: str) -> list[tuple[str, list[str]]]:
     """The scored output grouped by shard key: one unit per unit of the scoring run."""
     root = scored.rstrip("/")
-    paths = [m.path for m in fs.match(posixpath.join(root, f"route={SCORED}", "*", "part-*.parquet"))]
+    paths = [m.path for m in fs.match(posixpath.join(root, f"route={SCORED}", "*", f"part-*{SHARD_SUFFIX}"))]
     if not paths:
         raise FileNotFoundError(f"{scored}: no scored shards (expected {root}/route=scored/lang=xx/part-*.parquet "
                                 f"from `winnow run --score-only` or `winnow sample`)")
-    paths += [m.path for m in fs.match(posixpath.join(root, REJECTED_FOLDER, "part-*.parquet"))]
+    paths += [m.path for m in fs.match(posixpath.join(root, REJECTED_FOLDER, f"part-*{DEAD_LETTER_SUFFIX}"))]
     units: dict[str, list[str]] = {}
     for path in sorted(paths):
-        key = posixpath.basename(path).removeprefix("part-").removesuffix(".parquet")
-        units.setdefault(key, []).append(path)
+        units.setdefault(unit_key_of(posixpath.basename(path)), []).append(path)
     return sorted(units.items())
 
 

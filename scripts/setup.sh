@@ -32,6 +32,8 @@ APT_PACKAGES=(build-essential cmake libboost-program-options-dev libboost-system
               libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev)
 # The test suite renders reports in a real browser (headless Chromium).
 case ",$EXTRAS," in *,test,*) APT_PACKAGES+=(chromium) ;; esac
+# The Spark engine (the spark extra; the tests start a real standalone cluster) needs Java 17+.
+case ",$EXTRAS," in *,test,*|*,spark,*) command -v java >/dev/null || APT_PACKAGES+=(openjdk-17-jre-headless) ;; esac
 [ -n "${WINNOW_APT_EXTRA:-}" ] && APT_PACKAGES+=($WINNOW_APT_EXTRA)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

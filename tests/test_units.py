@@ -9,7 +9,7 @@ import pytest
 from conftest import SAMPLE_WEB
 from test_pipeline import _canonical, assert_reconciles, run
 from winnow.pipeline.readers import ReaderOptions, line_starts_before, read_file
-from winnow.pipeline.units import Unit, input_key_of, plan_units, split_file
+from winnow.pipeline.units import Unit, input_key_of, plan_units, split_file, unit_key_of
 
 
 def _records(units):
@@ -45,6 +45,14 @@ def test_jsonl_splits_read_exactly_the_whole_file(tmp_path, split_bytes):
     assert len({u.key for u in units}) == len(units)
 
 
+def test_a_long_line_is_read_by_one_split(tmp_path):
+    path = tmp_path / "long.jsonl"
+    path.write_text('{"text": "a"}\n' + json.dumps({"text": "x" * 100_000}) + '\n{"text": "b"}\n')
+    units = split_file(str(path), ReaderOptions(), 1000)
+    assert len(units) == 2  # not 100: the spans inside the long line join the next one
+    assert _records(units) == _records([Unit(str(path))])
+
+
 def test_line_starts_before_counts_lines(tmp_path):
     data = b"a\n\nbb\nccc\n"
     path = tmp_path / "t.txt"
@@ -78,6 +86,8 @@ def test_shard_names_keep_their_input_key():
     assert input_key_of(f"part-{unit.key}.parquet") == Unit(unit.path).key
     assert input_key_of(f".part-{unit.key}.parquet.1234abcd.tmp") == Unit(unit.path).key
     assert input_key_of("part-sample-s7-n50.parquet") is None
+    assert unit_key_of("part-sample-s7-n50.parquet") == "sample-s7-n50"
+    assert unit_key_of(f"part-{unit.key}.pq") == unit.key
 
 
 def test_a_split_run_gives_the_rows_of_an_unsplit_run(models_root, tmp_path):

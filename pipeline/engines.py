@@ -1,0 +1,94 @@
+"""Which engine runs a job (Beam or Spark), and the checks made before it starts.
+
+Both engines run the same units (``units.py``); this module only picks one, and refuses
+at launch what cannot work on a cluster: local paths that remote workers cannot read,
+or Dataflow workers that would lack the language-ID model and the native scorer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from winnow.models import fs
+
+ENGINES = ("beam", "spark")
+
+
+class LaunchError(ValueError):
+    """A job that cannot work as configured; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str = "beam"
+    beam_args: tuple[str, ...] = ()          # Beam pipeline options (engine beam)
+    spark: "object | None" = None            # spark.SparkOptions (engine spark)
+    shared_local_paths: bool = False          # local paths are mounted on every worker (NFS, ...)
+
+    def beam_options(self):
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        return PipelineOptions(list(self.beam_args))
+
+    def remote_workers(self) -> str | None:
+        """A name for the workers when they run on other machines, else None."""
+        if self.name == "spark":
+            from .spark import is_local_master
+
+            return None if is_local_master(self.spark.master) else f"Spark master {self.spark.master}"
+        from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
+
+        from .job import LOCAL_RUNNERS
+
+        options = self.beam_options()
+        runner = options.view_as(StandardOptions).runner
+        if runner in LOCAL_RUNNERS:
+            return None
+        if runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint in (None, "embed"):
+            return None
+        return f"Beam runner {runner}"
+
+    def check(self, *, reads: dict, writes: dict, models: str | None = None) -> None:
+        """Fail at launch when workers on other machines could not reach a path, or when
+        Dataflow workers would run without Winnow's image."""
+        remote = self.remote_workers()
+        if remote is None:
+            return
+        if self.name == "beam" and "Dataflow" in remote:
+            from apache_beam.options.pipeline_options import WorkerOptions
+
+            if not self.beam_options().view_as(WorkerOptions).sdk_container_image:
+                raise LaunchError(
+                    "Dataflow workers need Winnow's image: a worker installed from --setup_file or pip alone has "
+                    "neither the fastText language-ID model nor the native KenLM scorer. Build docker/Dockerfile, "
+                    "push it, and pass --sdk_container_image IMAGE (see docker/DATAFLOW.md)")
+        shipped = self.name == "spark" and self.spark.ship_models
+        local = {}
+        for name, paths in {**reads, **writes}.items():
+            for path in [paths] if isinstance(paths, str) else paths:
+                if path and not fs.is_remote(path) and not (shipped and path == models):
+                    local.setdefault(name, path)
+        if local and not self.shared_local_paths:
+            names = ", ".join(f"{name} {path}" for name, path in local.items())
+            hint = " (or --ship-models to send the models with the job)" if self.name == "spark" and models else ""
+            raise LaunchError(
+                f"{remote} runs workers on other machines, which cannot read the local {names}: use paths every "
+                f"worker can reach (gs://, s3://, hdfs://){hint}, or --shared-local-paths if they are mounted on "
+                f"every worker")
+
+    def run(self, config):
+        """Run ``config`` (run, sample or route) to completion; a ``job.RunResult``."""
+        if self.name == "spark":
+            from .spark import run_spark
+
+            return run_spark(config, self.spark)
+        from .job import run_job
+
+        return run_job(config, self.beam_options())
+
+
+def spark_available() -> bool:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return False
+    return True
