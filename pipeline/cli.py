@@ -288,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Methods: auto (labels if given, else mixture if bimodal, else percentiles), percentile, "
                "mixture, labels. Every score's diagnostics (quantiles, mixture fit, bimodality coefficient, "
                "BIC, Ashman's D, label metrics with bootstrap intervals) are written into the file.")
-    tu.add_argument("--scored", required=True, metavar="OUT", help="output folder holding scored/ shards")
+    tu.add_argument("--scored", required=True, metavar="OUT",
+                    help="output folder of winnow sample or run --score-only (route=scored/lang=*/ shards)")
     _add_models_arg(tu)
     tu.add_argument("--output", "-o", required=True, metavar="THRESHOLDS.json")
     tu.add_argument("--method", choices=["auto", "percentile", "mixture", "labels"], default="auto")
@@ -318,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "file beside it: per language and score, the distribution with thresholds and any "
                     "fitted mixture, keep/drop rates and kept tokens, diagnostics with a plain-language "
                     "verdict, PR curve and confusion matrix when labels exist, and sample documents.")
-    rp.add_argument("--scored", required=True, metavar="OUT", help="output folder (scored/, or keep/ and drop/)")
+    rp.add_argument("--scored", required=True, metavar="OUT",
+                    help="output folder of winnow run, sample or route (route=*/lang=*/ shards)")
     _add_models_arg(rp)
     rp.add_argument("--thresholds", "-t", metavar="FILE", help="thresholds to draw and apply")
     rp.add_argument("--labels", metavar="FILE", help="id,label CSV/TSV or JSONL; 1 = bad")

@@ -4,8 +4,9 @@ Each reader is a generator over one file that yields ``(DOC, record)`` or
 ``(REJECTED, record)``. A document record carries its text and provenance; a rejected
 record carries a machine-readable ``reason``, a human ``detail`` and a preview of the raw
 bytes. A file that cannot be opened, or that breaks off mid-way, yields one rejected
-record for the unreadable part, after every record read before the break. No Beam here
-except ``FileSystems``, so local paths and ``gs://``/``s3://`` URIs read alike.
+record for the unreadable part, after every record read before the break. Files open
+through the filesystem layer (``winnow.models.fs``), so local paths and ``gs://``/``s3://``
+URIs read alike.
 
 Formats (``--format auto`` picks by name):
   warc     WARC ``response`` records; main text extracted from HTML with Resiliparse
@@ -135,9 +136,9 @@ def _doc(source, index, text, *, offset=None, url=None, record_id=None, doc_id=N
 
 
 def _open_raw(path: str):
-    from apache_beam.io.filesystems import CompressionTypes, FileSystems
+    from winnow.models import fs
 
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    return fs.open_read(path)
 
 
 def _decompressed(path: str, raw) -> io.BufferedIOBase:

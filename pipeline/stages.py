@@ -1,4 +1,4 @@
-"""The pure stages of ``winnow run`` (no Beam): score + route a batch, write shards.
+"""The pure stages of ``winnow run`` (no engine): score + route a batch, write shards.
 
 * :class:`DocumentProcessor`: language ID -> the language's model set -> scores
   (normalize, encode, KenLM) -> routing decision, for a batch of documents;
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from winnow.models import fs
 from winnow.models.langid import LanguageIdentifier
 from winnow.models.scorer import Scorer, column, ratio_pairs
 from winnow.schemas.arrow import DOCUMENT_FILE_SCHEMA, REJECTED_SCHEMA, SCORE_COLUMNS
@@ -182,23 +183,19 @@ class ShardWriter:
         return shard
 
     def close(self) -> list[WrittenShard]:
-        from apache_beam.io.filesystems import FileSystems
-
         shards = list(self._open.items())
         for _, shard in shards:
             shard.finish()
         # All temporary files are complete before any is published.
-        FileSystems.rename([s.tmp_path for _, s in shards], [s.path for _, s in shards]) if shards else None
+        fs.rename([s.tmp_path for _, s in shards], [s.path for _, s in shards])
         self._open.clear()
         return [WrittenShard(s.path, route, lang, s.rows) for (route, lang), s in shards]
 
     def abort(self) -> None:
-        from apache_beam.io.filesystems import FileSystems
-
         for shard in self._open.values():
             shard.discard()
             try:
-                FileSystems.delete([shard.tmp_path])
+                fs.delete([shard.tmp_path])
             except Exception:  # noqa: BLE001 - best effort; hidden temp files are ignored by readers
                 pass
         self._open.clear()
@@ -206,14 +203,10 @@ class ShardWriter:
 
 class _PendingShard:
     def __init__(self, path: str, schema: pa.Schema, row_group_rows: int, row_group_chars: int):
-        from apache_beam.io.filesystems import FileSystems
-
         self.path = path
         folder, name = posixpath.split(path)
         self.tmp_path = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-        # FileSystems.create makes missing parent folders (race-free) on local disks;
-        # object stores have none to make.
-        self._stream = FileSystems.create(self.tmp_path, mime_type="application/octet-stream")
+        self._stream = fs.open_write(self.tmp_path)  # makes missing parent folders (object stores have none)
         self._writer = pq.ParquetWriter(self._stream, schema, compression="zstd")
         self.schema = schema
         self.row_group_rows = row_group_rows

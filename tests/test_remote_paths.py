@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import fakefs
+import fakefs  # noqa: F401 - registers the fakefs:// scheme with Beam
 from conftest import FIXTURE_THRESHOLDS, SAMPLE_WEB, TEXT
 from test_pipeline import _canonical, run
 from winnow.models import fs

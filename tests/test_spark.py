@@ -157,14 +157,15 @@ def test_route_on_spark_equals_beam(models_root, inputs, local_spark, tmp_path):
     assert _canonical(tmp_path / "spark") == _canonical(tmp_path / "beam")
 
 
-def test_score_only_on_spark_from_the_cli(models_root, inputs, tmp_path):
+def test_score_only_on_spark_with_shipped_models(models_root, inputs, tmp_path):
     out = tmp_path / "out"
     res = winnow("run", "--engine", "spark", "--spark-master", "local[2]", "--models", models_root, "--score-only",
-                 "--output", out, "--input", *inputs)
+                 "--ship-models", "--output", out, "--input", *inputs)
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.loads((out / "_SUMMARY.json").read_text())
     assert summary["mode"] == "score-only" and summary["scored"] == summary["read"] - summary["rejected"] > 0
     assert (out / "_REPORT.html").exists()
+    assert summary["run"]["models"] == str(models_root)  # the summary names the models, not their shipped copy
 
 
 def test_spark_launch_errors_are_one_line(models_root, thresholds_file, tmp_path):
