@@ -41,15 +41,6 @@ class _Loaded:
         self.processor = processor
 
 
-def _trace(event: str) -> None:
-    """With WINNOW_TRACE=FILE, append 'time pid event' lines: a timeline across workers."""
-    if trace := os.environ.get("WINNOW_TRACE"):
-        import time
-
-        with open(trace, "a", encoding="utf-8") as f:
-            f.write(f"{time.time():.3f} {os.getpid()} {event}\n")
-
-
 def publish_counts(delta: Counter) -> None:
     """Beam counters from (route, lang, reason) -> n (see :func:`units.counter_totals`)."""
     for name, n in counter_totals(delta).items():
@@ -64,20 +55,16 @@ class ProcessUnit(beam.DoFn):
         self._shared = shared.Shared()
 
     def setup(self):
-        _trace("setup start")
         key = f"processor:{self.config.models}:{hash(str(self.config.thresholds))}:{self.config.keep_unscored}"
         self.processor = self._shared.acquire(lambda: _Loaded(build_processor(self.config)), tag=key).processor
         self.progress = Progress(enabled=self.config.progress)
-        _trace("setup end")
 
     def process(self, unit: Unit):
-        _trace(f"file start {unit.path}")
         result = run_unit(unit, self.processor, self.config, publish=publish_counts, progress=self.progress)
         if result["neural_scored"]:
             Metrics.counter(NAMESPACE, "neural_scored").inc(result["neural_scored"])
         Metrics.counter(NAMESPACE, "bytes_read").inc(result["bytes"])
         Metrics.counter(NAMESPACE, "units").inc()
-        _trace(f"file end {unit.path}")
         yield result
 
 

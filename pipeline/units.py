@@ -224,10 +224,20 @@ def _parquet_spans(path: str, reader: ReaderOptions, split_bytes: int) -> list[S
 
 # --- winnow run: one unit -----------------------------------------------------------------------
 
+def trace(event: str) -> None:
+    """With WINNOW_TRACE=FILE, append 'time pid event' lines: a timeline across workers."""
+    if path := os.environ.get("WINNOW_TRACE"):
+        import time
+
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{time.time():.3f} {os.getpid()} {event}\n")
+
+
 def build_processor(config) -> DocumentProcessor:
     """The models, thresholds and router a worker process needs (build once per process)."""
     from winnow.models import load_model_sets
 
+    trace("setup start")
     if config.neural_threads:
         from winnow.models.neural import set_default_threads
 
@@ -238,7 +248,9 @@ def build_processor(config) -> DocumentProcessor:
     sets = load_model_sets(local, verify=verify)
     thresholds = load_thresholds_dict(config.thresholds, sets, source="thresholds") if config.thresholds else None
     router = Router(thresholds, sets, keep_unscored=config.keep_unscored)
-    return DocumentProcessor(sets, router, thresholds_version=thresholds.version if thresholds else None)
+    processor = DocumentProcessor(sets, router, thresholds_version=thresholds.version if thresholds else None)
+    trace("setup end")
+    return processor
 
 
 Publish = Callable[[Counter], None]  # (route, lang, reason) -> n, as they happen (an engine's live counters)
@@ -268,6 +280,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
             progress.add(len(rows), size)
         return size
 
+    trace(f"unit start {unit.key}")
     try:
         for kind, record in read_file(unit.path, config.reader, unit.span):
             if kind == DOC:
@@ -287,6 +300,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
     except BaseException:
         writer.abort()
         raise
+    trace(f"unit end {unit.key}")
     return {**unit_result(unit.path, unit.key, counts, written, nbytes),
             "neural_scored": processor.neural_scored - neural_before}
 
