@@ -1,10 +1,10 @@
 """The one filesystem layer: every path Winnow reads or writes goes through here.
 
 Local paths and any URI a Beam filesystem is registered for (``gs://``, ``s3://``,
-``hdfs://``, or one a test registers) read and write alike. Local paths keep the plain
-``os`` calls (fast, and what a user's shell sees); everything else goes to Apache Beam's
-``FileSystems``. Bytes are never decompressed here: callers that read ``.gz``/``.zst``
-decompress themselves.
+``hdfs://``, or one a test registers) read and write alike. Local paths keep plain ``os``
+calls for opening, renaming and deleting (fast, and what a user's shell sees); URIs, and
+glob matching everywhere, go to Apache Beam's ``FileSystems``. Bytes are never
+decompressed here: callers that read ``.gz``/``.zst`` decompress themselves.
 """
 from __future__ import annotations
 
@@ -114,20 +114,34 @@ def match(pattern: str) -> list:
 
 
 def delete(paths: list[str]) -> None:
-    if paths:
-        _beam().delete(list(paths))
+    """Delete files; one already gone (another attempt removed it) is not an error."""
+    remote = [p for p in paths if is_remote(p)]
+    for path in paths:
+        if not is_remote(path):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass
+    if remote:
+        _beam().delete([p for p in remote if exists(p)])
 
 
 def rename(sources: list[str], destinations: list[str]) -> None:
-    if sources:
-        _beam().rename(list(sources), list(destinations))
+    """Move each source onto its destination, replacing it (atomic on a local disk)."""
+    remote = [(s, d) for s, d in zip(sources, destinations) if is_remote(s) or is_remote(d)]
+    for src, dest in zip(sources, destinations):
+        if not (is_remote(src) or is_remote(dest)):
+            os.replace(src, dest)
+    if remote:
+        _beam().rename([s for s, _ in remote], [d for _, d in remote])
 
 
 def local_copy(root: str, *, only: tuple[str, ...] = ()) -> str:
     """A local folder holding the files under ``root`` (a local root is returned as is).
 
-    The copy is cached in the temporary folder, keyed by the remote files' paths and sizes,
-    so updated files are fetched again and processes on one machine share a copy. ``only``
+    The copy is cached in the temporary folder, keyed by the remote files' paths, sizes and
+    modification times, so updated files are fetched again and processes on one machine
+    share a copy. ``only``
     limits the copy to names ending with one of these suffixes (e.g. manifests).
     """
     root = str(root)
@@ -137,13 +151,13 @@ def local_copy(root: str, *, only: tuple[str, ...] = ()) -> str:
     metas = [m for m in match(base + "/**") if not only or m.path.endswith(only)]
     if not metas:
         return root  # the caller's own "not found" error names the URI
-    listing = sorted((m.path, m.size_in_bytes) for m in metas)
+    listing = sorted((m.path, m.size_in_bytes, m.last_updated_in_seconds) for m in metas)
     digest = hashlib.sha1(repr(listing).encode()).hexdigest()[:12]
     dest = os.path.join(tempfile.gettempdir(), f"winnow-copy-{digest}")
     if os.path.isdir(dest):
         return dest
     tmp = tempfile.mkdtemp(prefix="winnow-copy-")
-    for path, _ in listing:
+    for path, _, _ in listing:
         target = os.path.join(tmp, path[len(base) + 1:])
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open_read(path) as src, open(target, "wb") as dst:

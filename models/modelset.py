@@ -165,9 +165,10 @@ def load_model_sets(root: str | Path, langs: list[str] | None = None, *, verify:
     (``gs://``, ``s3://``, ...) is copied to a local cache first (see :func:`fs.local_copy`)."""
     from . import fs
 
-    root = Path(fs.local_copy(str(root)))
-    if not root.is_dir():
-        raise WinnowModelError(f"{root}: models root not found")
+    given = str(root)
+    root = Path(fs.local_copy(given))
+    if fs.is_remote(str(root)) or not root.is_dir():  # a remote root with no files stays a URI
+        raise WinnowModelError(f"{given}: models root not found")
     found = available_languages(root)
     wanted = langs or found
     missing = sorted(set(wanted) - set(found))

@@ -48,17 +48,20 @@ spark://HOST:7077, yarn or k8s://..., with --spark-conf KEY=VALUE passed to Spar
 """
 
 
-def _add_engine_args(p: argparse.ArgumentParser, *, splits: bool = True) -> None:
+def _add_engine_args(p: argparse.ArgumentParser, *, splits: bool = True, models: bool = True) -> None:
     g = p.add_argument_group("engine")
-    g.add_argument("--engine", choices=["beam", "spark"], default="beam",
+    from .engines import ENGINES
+
+    g.add_argument("--engine", choices=ENGINES, default="beam",
                    help="beam (DirectRunner, Dataflow, any Beam runner) or spark (default: beam)")
     g.add_argument("--spark-master", default="local[*]", metavar="URL",
                    help="--engine spark: local[N], spark://HOST:PORT, yarn, k8s://... (default: local[*])")
     g.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                    help="--engine spark: a Spark setting, e.g. spark.executor.memory=4g (repeatable)")
-    g.add_argument("--ship-models", action="store_true",
-                   help="--engine spark: send the local models root with the job (SparkContext.addFile) "
-                        "instead of reading it from a path every executor can read")
+    if models:
+        g.add_argument("--ship-models", action="store_true",
+                       help="--engine spark: send the local models root with the job (SparkContext.addFile) "
+                            "instead of reading it from a path every executor can read")
     g.add_argument("--shared-local-paths", action="store_true",
                    help="local paths are mounted on every worker (NFS and the like): allow them with a "
                         "cluster runner or master")
@@ -69,14 +72,20 @@ def _add_engine_args(p: argparse.ArgumentParser, *, splits: bool = True) -> None
                             "workers; 0 never splits (default: 64M)")
 
 
+MIN_SPLIT = 64 << 10  # smaller units cost more in task overhead than they spread
+
+
 def _size(text: str) -> int:
-    """``64M``, ``1G``, ``512K`` or a number of bytes."""
+    """``64M``, ``1G``, ``512K``, a number of bytes, or 0 (never split)."""
     import re
 
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)B?\s*", text, re.IGNORECASE)
     if not m:
         raise argparse.ArgumentTypeError(f"expected a size like 64M, 1G or 1000000, got {text!r}")
-    return int(float(m[1]) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m[2].upper()])
+    value = int(float(m[1]) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m[2].upper()])
+    if 0 < value < MIN_SPLIT:
+        raise argparse.ArgumentTypeError(f"--split-size must be 0 (never split) or at least 64K, got {text!r}")
+    return value
 
 
 def _engine(args):
@@ -85,6 +94,11 @@ def _engine(args):
 
     rest = tuple(args.beam_args_rest)
     if args.engine == "beam":
+        spark_only = [flag for flag, given in (("--spark-master", args.spark_master != "local[*]"),
+                                               ("--spark-conf", args.spark_conf), ("--ship-models", getattr(args, "ship_models", False)))
+                      if given]
+        if spark_only:
+            raise ValueError(f"{', '.join(spark_only)} apply to --engine spark; add --engine spark, or drop them")
         return Engine("beam", beam_args=rest, shared_local_paths=args.shared_local_paths)
     if rest:
         raise ValueError(f"unrecognized arguments for --engine spark: {' '.join(rest)} (Beam options apply to "
@@ -99,7 +113,7 @@ def _engine(args):
         if not sep or not key:
             raise ValueError(f"--spark-conf expects KEY=VALUE, got {item!r}")
         conf.append((key, value))
-    opts = SparkOptions(master=args.spark_master, conf=tuple(conf), ship_models=args.ship_models,
+    opts = SparkOptions(master=args.spark_master, conf=tuple(conf), ship_models=getattr(args, "ship_models", False),
                         progress=not getattr(args, "no_progress", False))
     return Engine("spark", spark=opts, shared_local_paths=args.shared_local_paths)
 
@@ -221,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG_ENGINES + "\nFormats: warc (HTML responses, main text extracted with Resiliparse), "
                "wet, jsonl (.gz/.zst), parquet, text; chosen from the file name unless --format is given.\n"
                "Read the output as one table: spark.read.parquet(OUT), "
-               "duckdb.read_parquet('OUT/**/*.parquet', hive_partitioning=true), polars.scan_parquet(OUT), "
+               "duckdb.read_parquet('OUT/**/*.parquet', hive_partitioning=true), "
+               "polars.scan_parquet('OUT/**/*.parquet', hive_partitioning=True), "
                "pyarrow.dataset.dataset(OUT, partitioning='hive').")
     rn.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
                     help="input files, folders or globs (local or any Beam filesystem: gs://, s3://)")
@@ -276,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--thresholds", "-t", required=True, metavar="FILE", help="thresholds file")
     ro.add_argument("--output", "-o", required=True, metavar="ROUTED", help="output folder")
     ro.add_argument("--keep-unscored-langs", action="store_true", help="as for winnow run")
-    _add_engine_args(ro, splits=False)
+    _add_engine_args(ro, splits=False, models=False)
     ro.set_defaults(func=cmd_route, beam_args=True)
 
     tu = sub.add_parser(
@@ -542,6 +557,10 @@ def cmd_route(args) -> int:
     engine = _engine(args)
     output = _uri_or_abs(args.output)
     scored = _uri_or_abs(args.scored)
+    if (output.rstrip("/") + "/").startswith(scored.rstrip("/") + "/") or \
+            (scored.rstrip("/") + "/").startswith(output.rstrip("/") + "/"):
+        raise ValueError(f"--output {args.output} must be outside --scored {args.scored} (and not hold it): "
+                         f"routing replaces the shards of the units it writes")
     engine.check(reads={"--scored": scored}, writes={"--output": output})
     directions = manifest_directions(args.models)
     thresholds = read_thresholds_file(args.thresholds)
@@ -707,8 +726,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger().addFilter(_quiet_beam_import)
     try:
         return args.func(args)
-    except (WinnowModelError, TrainingError, FileNotFoundError, ValueError, ThresholdsError) as exc:
-        # (LaunchError is a ValueError: a job that cannot work as configured.)
+    except (WinnowModelError, TrainingError, OSError, ValueError, ThresholdsError) as exc:
+        # (LaunchError is a ValueError: a job that cannot work as configured; OSError covers
+        # a path that is missing, a folder, unreadable, or refused by an object store.)
         print(f"winnow: error: {exc}", file=sys.stderr)
         return 2
 

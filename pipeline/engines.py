@@ -41,9 +41,10 @@ class Engine:
 
         options = self.beam_options()
         runner = options.view_as(StandardOptions).runner
-        if runner in LOCAL_RUNNERS:
+        name = runner_name(runner)
+        if runner in LOCAL_RUNNERS or name in ("direct", "prism", "fnapi", "interactive"):
             return None
-        if runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint in (None, "embed"):
+        if name == "portable" and options.view_as(PortableOptions).job_endpoint in (None, "embed"):
             return None
         return f"Beam runner {runner}"
 
@@ -53,10 +54,11 @@ class Engine:
         remote = self.remote_workers()
         if remote is None:
             return
-        if self.name == "beam" and "Dataflow" in remote:
+        if self.name == "beam" and runner_name(remote.removeprefix("Beam runner ")) == "dataflow":
             from apache_beam.options.pipeline_options import WorkerOptions
 
-            if not self.beam_options().view_as(WorkerOptions).sdk_container_image:
+            worker = self.beam_options().view_as(WorkerOptions)
+            if not (worker.sdk_container_image or worker.worker_harness_container_image):
                 raise LaunchError(
                     "Dataflow workers need Winnow's image: a worker installed from --setup_file or pip alone has "
                     "neither the fastText language-ID model nor the native KenLM scorer. Build docker/Dockerfile, "
@@ -84,6 +86,11 @@ class Engine:
         from .job import run_job
 
         return run_job(config, self.beam_options())
+
+
+def runner_name(runner: str | None) -> str:
+    """A Beam runner's name as Beam matches it: any case, with or without "Runner"."""
+    return (runner or "direct").lower().removesuffix("runner")
 
 
 def spark_available() -> bool:

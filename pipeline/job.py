@@ -27,7 +27,7 @@ from winnow.models import fs
 
 from .stages import Progress
 from .units import (SUMMARY_FILE, JobConfig, RouteConfig, SampleConfig, Unit, build_processor, counter_totals,
-                    finalize, finalize_sample, plan_units, read_for_sample, route_router, route_unit, run_unit,
+                    finalize, finalize_sample, config_units, read_for_sample, route_router, route_unit, run_unit,
                     score_sample, scored_units)
 
 NAMESPACE = "winnow"
@@ -70,7 +70,7 @@ class ProcessUnit(beam.DoFn):
 
 def _plan(_, config) -> list[Unit]:
     """The input patterns of ``config`` expanded into units, on a worker."""
-    return plan_units(config.inputs, config.reader, config.split_bytes)
+    return config_units(config)
 
 
 def build(pipeline: beam.Pipeline, config: JobConfig):

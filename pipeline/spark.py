@@ -23,12 +23,11 @@ import os
 import sys
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 
 from .units import (JobConfig, RouteConfig, SampleConfig, build_processor, counter_totals, finalize,
-                    finalize_sample, plan_units, read_for_sample, route_router, route_unit, run_unit, score_sample,
+                    finalize_sample, config_units, read_for_sample, result_counts, route_router, route_unit, run_unit, score_sample,
                     scored_units)
 
 log = logging.getLogger(__name__)
@@ -59,11 +58,20 @@ def spark_context(opts: SparkOptions):
     conf.set("spark.python.worker.reuse", "true")      # models stay loaded across tasks
     for key, value in opts.conf:
         conf.set(key, value)
-    # The Python the executors run: spark.pyspark.python, else $PYSPARK_PYTHON, else the
-    # driver's own (PySpark reads only the environment variable when the driver is Python).
-    python = dict(opts.conf).get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
-    os.environ["PYSPARK_PYTHON"] = python
-    sc = SparkContext.getOrCreate(conf)
+    # The Python the executors run: spark.pyspark.python, else $PYSPARK_PYTHON, else on this
+    # machine's executors the driver's own (PySpark reads only the environment variable
+    # when the driver is Python); elsewhere Spark's default.
+    python = dict(opts.conf).get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON")
+    if python or is_local_master(opts.master):
+        os.environ["PYSPARK_PYTHON"] = python or sys.executable
+    try:
+        sc = SparkContext.getOrCreate(conf)
+    except Exception as exc:  # noqa: BLE001 - Java missing, a master that does not answer, a bad setting
+        from .engines import LaunchError
+
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LaunchError(f"Spark could not start with --spark-master {opts.master} ({first}); check the "
+                          f"master URL, the --spark-conf settings and that Java 17+ is installed") from None
     sc.setLogLevel("WARN")
     return sc
 
@@ -188,29 +196,25 @@ def run_spark(config, opts: SparkOptions):
         units = scored_units(config.scored)
         results = _collect(sc, sc.parallelize(units, len(units)).mapPartitions(partial(_route_units, config)),
                            "units", opts.progress)
-        summary, counts = finalize(results, config), _counts(results)
+        summary, counts = finalize(results, config), result_counts(results)
     elif isinstance(config, SampleConfig):
-        units = plan_units(config.inputs, config.reader, config.split_bytes)
+        units = config_units(config)
         run_config = _ship(sc, config, opts)
         stats, drawn = (sc.parallelize(units, len(units)).mapPartitions(partial(_draw_units, run_config))
                         .treeReduce(partial(_merge_draws, config.n)))
         scored = sc.parallelize([drawn], 1).map(partial(_score_drawn, run_config)).collect()[0]
         summary, counts = finalize_sample(scored, stats, config)
     else:
-        units = plan_units(config.inputs, config.reader, config.split_bytes)
+        units = config_units(config)
         log.info("winnow on Spark (%s): %d units of work", opts.master, len(units))
         run_config = _ship(sc, config, opts)
         results = _collect(sc, sc.parallelize(units, len(units)).mapPartitions(partial(_run_units, run_config)),
                            "units", opts.progress)
-        summary, counts = finalize(results, config), _counts(results)
-    counters = dict(counter_totals(counts))
+        summary, counts = finalize(results, config), result_counts(results)
+    # The counters Beam keeps, from the collected results.
+    counters = dict(counter_totals(counts), bytes_read=summary["bytes_read"])
+    if not isinstance(config, SampleConfig):
+        counters["units"] = len(units)
     if summary.get("neural_scored"):
         counters["neural_scored"] = summary["neural_scored"]
     return RunResult(summary, time.monotonic() - start, counters)
-
-
-def _counts(results) -> Counter:
-    total: Counter = Counter()
-    for r in results:
-        total.update(dict(r["counts"]))
-    return total

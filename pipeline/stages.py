@@ -155,7 +155,7 @@ def shard_path(output: str, route: str, lang: str | None, key: str) -> str:
 
 
 class ShardWriter:
-    """Streams the rows of one input file into its shards; ``close()`` publishes them."""
+    """Streams the rows of one unit of work into its shards; ``close()`` publishes them."""
 
     def __init__(self, output: str, key: str, *, row_group_rows: int = 5000,
                  row_group_chars: int = 32_000_000):

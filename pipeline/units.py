@@ -127,7 +127,7 @@ class Unit:
         return base if self.splits == 1 else f"{base}-s{self.split:05d}"
 
 
-_SHARD_NAME = re.compile(r"^\.?part-((.+-[0-9a-f]{10})(?:-s\d{5})?|.+?)\.(?:parquet|pq)")
+_SHARD_NAME = re.compile(r"^\.?part-((.+-[0-9a-f]{10})(?:-s\d{5,})?|.+?)\.(?:parquet|pq)")
 
 
 def unit_key_of(shard_name: str) -> str | None:
@@ -148,16 +148,22 @@ def expand_inputs(patterns) -> list[str]:
     for pattern in patterns:
         if not fs.is_remote(pattern) and os.path.isdir(pattern):
             pattern = os.path.join(pattern, "*")
-        found = fs.match(pattern)
+        found = [m.path for m in fs.match(pattern)]
         if not found and fs.is_remote(pattern) and not any(c in pattern for c in "*?["):
-            found = fs.match(pattern.rstrip("/") + "/*")  # a "folder" of an object store
-        matched = sorted(m.path for m in found if not posixpath.basename(m.path).startswith((".", "_")))
+            found = [m.path for m in fs.match(pattern.rstrip("/") + "/*")]  # a "folder" of an object store
+        # Hidden and "_" files are skipped when a folder or glob finds them, not when named.
+        matched = sorted(p for p in found if p == pattern or not posixpath.basename(p).startswith((".", "_")))
         if not matched:
             missing.append(pattern)
         files.extend(matched)
     if missing:
         raise FileNotFoundError(f"no input files match: {', '.join(missing)}")
     return sorted(dict.fromkeys(fs.absolute(f) for f in files))
+
+
+def config_units(config) -> list[Unit]:
+    """The units of a run or sample configuration."""
+    return plan_units(config.inputs, config.reader, config.split_bytes)
 
 
 def plan_units(patterns, reader: ReaderOptions = ReaderOptions(), split_bytes: int = DEFAULT_SPLIT_BYTES
@@ -315,6 +321,14 @@ def unit_result(source_file: str, key: str, counts: Counter, written, nbytes: in
     }
 
 
+def result_counts(results) -> Counter:
+    """(route, lang, reason) -> n over the units' results."""
+    total: Counter = Counter()
+    for r in results:
+        total.update(dict(r["counts"]))
+    return total
+
+
 def counter_totals(counts) -> Counter:
     """Counter names and values from (route, lang, reason) -> n: read, one per route, one per
     route and reason (what the Beam counters and the Spark driver's counters hold)."""
@@ -338,8 +352,10 @@ def finalize(results: list[dict], config, mode: str | None = None) -> dict:
     # One listing of the output, not one per input: a run may have 100,000 inputs.
     units = {res["shard"] for res in results}
     inputs = {input_key_of(f"part-{unit}{SHARD_SUFFIX}") for unit in units} - {None}
-    listing = [m for pattern in (f"part-*{SHARD_SUFFIX}", f"part-*{DEAD_LETTER_SUFFIX}", ".part-*.tmp")
-               for m in fs.match(posixpath.join(out, "**", pattern))]
+    # Only the output's own layout: never a folder a user keeps under OUT.
+    listing = [m for folder, pattern in (("route=*/lang=*", f"part-*{SHARD_SUFFIX}"), ("route=*/lang=*", ".part-*.tmp"),
+                                         (REJECTED_FOLDER, f"part-*{DEAD_LETTER_SUFFIX}"), (REJECTED_FOLDER, ".part-*.tmp"))
+               for m in fs.match(posixpath.join(out, folder, pattern))]
 
     def ours(name: str) -> bool:  # a file of these units or inputs: any split, any earlier attempt
         return unit_key_of(name) in units or input_key_of(name) in inputs
@@ -417,10 +433,7 @@ def finalize_sample(scored: dict | None, stats: list, config: SampleConfig) -> t
                         "files": [], "bytes": nbytes[path]})
     results.append({"source_file": config.inputs[0], "shard": config.shard, "counts": [],
                     "files": scored["files"], "bytes": 0})
-    total: Counter = Counter()
-    for r in results:
-        total.update(dict(r["counts"]))
-    return finalize(results, config, mode="sample"), total
+    return finalize(results, config, mode="sample"), result_counts(results)
 
 
 # --- winnow route -----------------------------------------------------------------------------

@@ -122,3 +122,38 @@ def test_the_job_graph_does_not_grow_with_the_inputs(tmp_path):
             (folder / f"CC-MAIN-20261101-{i:06d}.jsonl").touch()
     a, b = _graph_bytes(small, tmp_path), _graph_bytes(large, tmp_path)
     assert abs(a - b) < 2048, (a, b)
+
+
+def test_a_rerun_on_the_remote_filesystem_replaces_stale_shards(bucket, capsys):
+    args = ["run", "--input", "fakefs://b/in", "--models", "fakefs://b/models", "--score-only",
+            "--output", "fakefs://b/out", "--no-report", "--no-progress"]
+    assert main([*args, "--split-size", "64K"]) == 0
+    split = json.loads((bucket / "out" / "_SUMMARY.json").read_text())
+    assert main([*args, "--split-size", "0"]) == 0  # the split shards of the first run are stale now
+    whole = json.loads((bucket / "out" / "_SUMMARY.json").read_text())
+    assert whole["stale_shards_removed"] > 0 and whole["read"] == split["read"]
+    on_disk = sorted(f"fakefs://b/{p.relative_to(bucket).as_posix()}" for p in (bucket / "out").rglob("part-*"))
+    assert on_disk == whole["files"]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("case", ["thresholds-is-a-folder", "spark-flags-on-beam", "route-into-its-input",
+                                  "tiny-split", "runner-any-case"])
+def test_launch_errors_are_one_line(models_root, thresholds_file, tmp_path, capsys, case):
+    base = ["run", "--input", str(SAMPLE_WEB), "--models", str(models_root), "--output", str(tmp_path / "o")]
+    args, expect = {
+        "thresholds-is-a-folder": (base + ["--thresholds", str(tmp_path)], "Is a directory"),
+        "spark-flags-on-beam": (base + ["--score-only", "--spark-conf", "a=b"], "apply to --engine spark"),
+        "route-into-its-input": (["route", "--scored", str(tmp_path), "--models", str(models_root), "--thresholds",
+                                  str(thresholds_file), "--output", str(tmp_path / "o")], "must be outside --scored"),
+        "tiny-split": (base + ["--score-only", "--split-size", "1K"], "at least 64K"),
+        "runner-any-case": (["run", "--input", "gs://b/in", "--models", "gs://b/m", "--score-only", "--output",
+                             "gs://b/o", "--runner=dataflow"], "--sdk_container_image"),
+    }[case]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse refuses a bad value with exit status 2
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and expect in err and "Traceback" not in err, err
+    assert not (tmp_path / "o").exists()

@@ -107,3 +107,20 @@ def test_a_split_run_gives_the_rows_of_an_unsplit_run(models_root, tmp_path):
     assert again.summary["stale_shards_removed"] > 0
     assert_reconciles(again, tmp_path / "split")
     assert _canonical(tmp_path / "split") == _canonical(tmp_path / "whole")
+
+
+def test_the_stale_cleanup_keeps_to_the_output_layout(models_root, tmp_path):
+    """Files under OUT that are not the run's own layout (a user's folder) are never removed."""
+    out = tmp_path / "out"
+    run(models_root, [SAMPLE_WEB], out)
+    keep = out / "mine" / "route=keep" / "lang=en"
+    keep.mkdir(parents=True)
+    name = next((out / "route=keep" / "lang=en").glob("part-*.parquet")).name
+    (keep / name).write_bytes(b"a user's copy")
+    again = run(models_root, [SAMPLE_WEB], out)
+    assert (keep / name).exists() and again.summary["stale_shards_removed"] == 0
+
+
+def test_split_names_past_99999_keep_their_input():
+    unit = Unit("/data/huge.jsonl", 123456, 200000)
+    assert input_key_of(f"part-{unit.key}.parquet") == Unit(unit.path).key
