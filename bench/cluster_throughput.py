@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
-from bench.run_throughput import prepare_models, raw_loop  # noqa: E402
+from bench.run_throughput import _raw_loop_files, prepare_models, raw_loop  # noqa: E402
 from bench.shared_corpora import WORK, require_data, web_texts  # noqa: E402
 
 
@@ -65,15 +65,6 @@ def prepare_data(total_mb: int) -> Path:
     return folder
 
 
-def _raw_half(args) -> None:
-    files, models = args
-    folder = Path(tempfile.mkdtemp(prefix="raw-half-"))
-    for f in files:
-        os.symlink(f, folder / f.name)
-    raw_loop(folder, models)
-    shutil.rmtree(folder)
-
-
 def raw_two(folder: Path, models: Path) -> float:
     files = sorted(folder.glob("*.jsonl"))
     # Balance the halves by size, as a scheduler with splits would.
@@ -85,7 +76,7 @@ def raw_two(folder: Path, models: Path) -> float:
         sizes[i] += f.stat().st_size
     start = time.monotonic()
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        pool.map(_raw_half, [(h, models) for h in halves])
+        pool.map(_raw_loop_files, [(h, models) for h in halves])
     return time.monotonic() - start
 
 
