@@ -35,18 +35,20 @@ class Engine:
             from .spark import is_local_master
 
             return None if is_local_master(self.spark.master) else f"Spark master {self.spark.master}"
-        from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
+        from apache_beam.options.pipeline_options import PortableOptions
 
-        from .job import LOCAL_RUNNERS
+        name = self.runner()
+        if name in ("direct", "prism", "fnapi", "interactive"):
+            return None
+        if name == "portable" and self.beam_options().view_as(PortableOptions).job_endpoint in (None, "embed"):
+            return None
+        return f"Beam runner {name}"
 
-        options = self.beam_options()
-        runner = options.view_as(StandardOptions).runner
-        name = runner_name(runner)
-        if runner in LOCAL_RUNNERS or name in ("direct", "prism", "fnapi", "interactive"):
-            return None
-        if name == "portable" and options.view_as(PortableOptions).job_endpoint in (None, "embed"):
-            return None
-        return f"Beam runner {runner}"
+    def runner(self) -> str:
+        """The Beam runner as Beam matches its name: any case, with or without "Runner"."""
+        from apache_beam.options.pipeline_options import StandardOptions
+
+        return (self.beam_options().view_as(StandardOptions).runner or "direct").lower().removesuffix("runner")
 
     def check(self, *, reads: dict, writes: dict, models: str | None = None) -> None:
         """Fail at launch when workers on other machines could not reach a path, or when
@@ -54,7 +56,7 @@ class Engine:
         remote = self.remote_workers()
         if remote is None:
             return
-        if self.name == "beam" and runner_name(remote.removeprefix("Beam runner ")) == "dataflow":
+        if self.name == "beam" and self.runner() == "dataflow":
             from apache_beam.options.pipeline_options import WorkerOptions
 
             worker = self.beam_options().view_as(WorkerOptions)
@@ -86,11 +88,6 @@ class Engine:
         from .job import run_job
 
         return run_job(config, self.beam_options())
-
-
-def runner_name(runner: str | None) -> str:
-    """A Beam runner's name as Beam matches it: any case, with or without "Runner"."""
-    return (runner or "direct").lower().removesuffix("runner")
 
 
 def spark_available() -> bool:
