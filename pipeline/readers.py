@@ -199,7 +199,7 @@ def read_file(path: str, options: ReaderOptions = ReaderOptions(), span: Span | 
     """Every record of ``path`` (or of its ``span``) as ``(DOC | REJECTED, record)``; never
     raises on bad data."""
     try:
-        fmt = options.format if options.format != "auto" else detect_format(path)
+        fmt = _format(path, options)
     except ValueError as exc:
         yield _rejected(path, -1, "unknown_format", exc)
         return
@@ -221,10 +221,14 @@ def read_file(path: str, options: ReaderOptions = ReaderOptions(), span: Span | 
 SPLITTABLE = ("jsonl", "text", "parquet")  # uncompressed line formats by bytes, Parquet by row groups
 
 
+def _format(path: str, options: ReaderOptions) -> str:
+    return options.format if options.format != "auto" else detect_format(path)
+
+
 def splittable_format(path: str, options: ReaderOptions) -> str | None:
     """The format of ``path`` if a unit of work may read a part of it, else None."""
     try:
-        fmt = options.format if options.format != "auto" else detect_format(path)
+        fmt = _format(path, options)
     except ValueError:
         return None
     if fmt not in SPLITTABLE or (fmt != "parquet" and path.lower().endswith(COMPRESSIONS)):
@@ -285,18 +289,17 @@ def line_starts_before(path: str, positions: list[int], chunk: int = 8 << 20) ->
     """For each byte position p (ascending, > 0): how many lines of the uncompressed file
     start before p, i.e. the index of the first line a span starting at p reads. One pass."""
     counts, seen, pos = [], 0, 0
-    todo = list(positions)
     with _open_raw(path) as f:
-        while todo:
+        while len(counts) < len(positions):
             block = f.read(chunk)
             if not block:
                 break
-            while todo and todo[0] - 1 <= pos + len(block):
-                cut = todo.pop(0) - 1 - pos  # newlines in [0, p-1) mark the line starts in [1, p)
+            while len(counts) < len(positions) and positions[len(counts)] - 1 <= pos + len(block):
+                cut = positions[len(counts)] - 1 - pos  # newlines in [0, p-1) mark the line starts in [1, p)
                 counts.append(1 + seen + block.count(b"\n", 0, cut))
             seen += block.count(b"\n")
             pos += len(block)
-    return counts + [1 + seen] * len(todo)
+    return counts + [1 + seen] * (len(positions) - len(counts))
 
 
 class _TooLong(bytes):
@@ -409,8 +412,17 @@ def _read_text(path, raw, options: ReaderOptions, span: Span | None = None):
 
 # --- Parquet ----------------------------------------------------------------------------------
 
-def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
+def has_text_column(schema, options: ReaderOptions) -> bool:
+    """Whether a Parquet schema has the string column the reader takes the text from."""
     import pyarrow as pa
+
+    if options.text_field not in schema.names:
+        return False
+    text_type = schema.field(options.text_field).type
+    return pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
+
+
+def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
     import pyarrow.parquet as pq
 
     try:
@@ -420,7 +432,7 @@ def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
         return
     schema = pf.schema_arrow
     text_type = schema.field(options.text_field).type if options.text_field in schema.names else None
-    if text_type is None or not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+    if not has_text_column(schema, options):
         found = f"its type is {text_type}" if text_type is not None else f"columns are {', '.join(schema.names)}"
         yield _rejected(path, -1, "bad_schema", f"needs a string column {options.text_field!r} (--text-field); "
                         f"{found}", raw_bytes=pf.metadata.num_rows)

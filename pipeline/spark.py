@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from .units import (JobConfig, RouteConfig, SampleConfig, build_processor, counter_totals, finalize,
-                    finalize_sample, config_units, read_for_sample, result_counts, route_router, route_unit, run_unit, score_sample,
-                    scored_units)
+from .units import (JobConfig, RouteConfig, SampleConfig, build_processor, config_units, counter_totals, finalize,
+                    finalize_sample, read_for_sample, result_counts, route_router, route_unit, run_unit,
+                    score_sample, scored_units)
 
 log = logging.getLogger(__name__)
 SHIPPED = "spark-files:"  # models=spark-files:NAME: the models root shipped with the job under NAME

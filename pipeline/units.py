@@ -29,8 +29,8 @@ from typing import Callable, Iterator
 
 from winnow.models import fs
 
-from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, Span, line_starts_before, read_file, \
-    shard_key, splittable_format
+from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, Span, has_text_column, line_starts_before, \
+    read_file, shard_key, splittable_format
 from .routing import Router, load_thresholds_dict
 from .stages import DEAD_LETTER_SUFFIX, NOT_SAMPLED, REJECTED, REJECTED_FOLDER, SCORED, SHARD_SUFFIX, \
     DocumentProcessor, Progress, ShardWriter, summarize, summary_json
@@ -206,15 +206,11 @@ def _line_spans(path: str, size: int, split_bytes: int) -> list[Span]:
 
 
 def _parquet_spans(path: str, reader: ReaderOptions, split_bytes: int) -> list[Span]:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     with fs.open_read(path) as f:
         pf = pq.ParquetFile(f)
-        schema = pf.schema_arrow
-        if reader.text_field not in schema.names or not (
-                pa.types.is_string(schema.field(reader.text_field).type)
-                or pa.types.is_large_string(schema.field(reader.text_field).type)):
+        if not has_text_column(pf.schema_arrow, reader):
             return []  # read whole: the reader rejects the file once, with its reason
         meta = pf.metadata
     spans, start, first, rows, nbytes = [], 0, 0, 0, 0
