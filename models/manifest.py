@@ -12,7 +12,7 @@ import os
 import platform
 import tempfile
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from winnow import __version__
 from winnow.schemas import MANIFEST_VERSION, MODEL_MANIFEST, SchemaError, validate
@@ -83,12 +83,20 @@ def read_manifest(path: Path, *, verify: bool | str = True) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WinnowModelError(f"{path}: manifest not found") from None
-    except ValueError as exc:
+    except ValueError as exc:  # also text that is not UTF-8
         raise WinnowModelError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:  # a folder, unreadable, ...
+        raise WinnowModelError(f"{path}: manifest cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not isinstance(manifest, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(manifest), "a number")
+        raise WinnowModelError(f"{path}: not a valid model manifest: it holds {kind}, not a JSON object")
+    if isinstance(manifest.get("files"), dict):
+        for name in manifest["files"]:  # before anything else: such a name must never be opened
+            check_file_name(path, name)
     try:
         validate(manifest, MODEL_MANIFEST, source=str(path))
     except SchemaError as exc:
-        raise WinnowModelError(str(exc)) from None
+        raise WinnowModelError(_one_line(exc, path)) from None
     if manifest["normalizer"] != NORMALIZER_VERSION:
         raise WinnowModelError(
             f"{path}: model {manifest['name']!r} was trained with normalizer "
@@ -98,8 +106,47 @@ def read_manifest(path: Path, *, verify: bool | str = True) -> dict:
         )
     if verify:
         for rel, entry in manifest["files"].items():
-            verify_file(path.parent / rel, entry, manifest["name"], hashes=verify != "size")
+            verify_file(model_file(path, rel), entry, manifest["name"], hashes=verify != "size")
     return manifest
+
+
+def _one_line(exc: SchemaError, path: Path) -> str:
+    """A schema error as one line: the manifest file, then each problem (shortened)."""
+    problems = [p.strip().removeprefix("- ").removeprefix("(top level): ") for p in str(exc).splitlines()[1:]
+                if p.strip()]
+    problems = [p if len(p) <= 160 else p[:70] + " ... " + p[-85:] for p in problems]  # the ends say the most
+    return f"{path}: not a valid model manifest ({MODEL_MANIFEST} schema): " + "; ".join(problems)
+
+
+def _bad_file_name(name) -> str | None:
+    """Why ``name`` is not a plain file name in the manifest's own folder, or None."""
+    if not isinstance(name, str) or not name:
+        return "is empty"
+    if "\x00" in name:
+        return "contains a NUL character"
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or PureWindowsPath(name).drive:
+        return "is an absolute path"
+    if name == "." or name.startswith("..") or ".." in name.replace("\\", "/").split("/"):
+        return "leads out of the manifest's folder ('..')"
+    if "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        return "contains a path separator"
+    return None
+
+
+def check_file_name(manifest_path: Path, name) -> None:
+    """Refuse a ``files`` entry that is not a plain file name in the manifest's folder."""
+    why = _bad_file_name(name)
+    if why:
+        raise WinnowModelError(
+            f"{manifest_path}: files entry {name!r} {why}; a manifest lists plain file names in its own "
+            f"folder (no path separators, no '..')"
+        )
+
+
+def model_file(manifest_path: Path, name: str) -> Path:
+    """The path of the file ``name`` of a manifest: always inside the manifest's folder."""
+    check_file_name(manifest_path, name)
+    return Path(manifest_path).parent / name
 
 
 def verify_file(path: Path, entry: dict, model_name: str, *, hashes: bool = True) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import WinnowModelError
-from .manifest import MANIFEST_SUFFIX, read_manifest
+from .manifest import MANIFEST_SUFFIX, model_file, read_manifest
 from .kenlm_native import NativeKenLM, load_library
 from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME, UNK_WORD, piece_words
 
@@ -71,10 +71,16 @@ class ModelSet:
                 f"`winnow train tokenizer --lang {folder.name} --models {folder.parent} --input ...`"
             )
         tok_manifest = read_manifest(tok_path, verify=verify)
+        if tok_manifest["kind"] != "sentencepiece" or TOKENIZER_FILE not in tok_manifest["files"]:
+            raise WinnowModelError(
+                f"{tok_path}: not a tokenizer manifest (kind {tok_manifest['kind']!r}, files "
+                f"{', '.join(map(repr, tok_manifest['files']))}); it must be of kind 'sentencepiece' and list "
+                f"{TOKENIZER_FILE!r}"
+            )
         lang = tok_manifest["lang"]
         if lang != folder.name:
             raise WinnowModelError(f"{tok_path}: tokenizer is for {lang!r} but sits in folder {folder.name!r}")
-        tokenizer = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+        tokenizer = _load_tokenizer(spm, model_file(tok_path, TOKENIZER_FILE))
         words = piece_words(tokenizer)
         tok_sha = tok_manifest["files"][TOKENIZER_FILE]["sha256"]
         lib = load_library() if native else None
@@ -89,6 +95,9 @@ class ModelSet:
                 continue
             if manifest["lang"] != lang:
                 raise WinnowModelError(f"{path}: model is for {manifest['lang']!r}, folder is for {lang!r}")
+            if manifest["name"] in lms:
+                raise WinnowModelError(f"{path}: another manifest in {folder} already names a model "
+                                       f"{manifest['name']!r}; model names are unique within a language folder")
             if manifest.get("tokenizer", {}).get("sha256") != tok_sha:
                 raise WinnowModelError(
                     f"{path}: model {manifest['name']!r} was trained on pieces of a different "
@@ -101,13 +110,23 @@ class ModelSet:
                     f"(unk_word {manifest['params'].get('unk_word')!r}, this Winnow uses {UNK_WORD!r}); "
                     f"retrain it with `winnow train kenlm --lang {lang} --role {manifest['role']} ...`"
                 )
-            model_file = folder / next(f for f in manifest["files"] if not f.endswith(".arpa"))
+            names = [f for f in manifest["files"] if not f.endswith(".arpa")]
+            if not names:
+                raise WinnowModelError(f"{path}: model {manifest['name']!r} lists no model file to load (files: "
+                                       f"{', '.join(map(repr, manifest['files']))}; an ARPA file is kept for "
+                                       f"reference only)")
+            weights = model_file(path, names[0])
             if manifest["kind"] == "neural":
                 from .neural import load_neural
 
-                backend = load_neural(model_file, manifest, tokenizer)
+                try:
+                    backend = load_neural(weights, manifest, tokenizer)
+                except (KeyError, TypeError) as exc:  # params without a usable architecture
+                    raise WinnowModelError(f"{path}: params of neural model {manifest['name']!r} do not describe "
+                                           f"its architecture ({type(exc).__name__}: {exc}); retrain it with "
+                                           f"`winnow train neural`") from None
             else:
-                backend = _load_kenlm(model_file, lib)
+                backend = _load_kenlm(weights, lib)
             lm = LanguageModel(manifest["name"], manifest["kind"], manifest["role"], manifest, backend)
             if isinstance(lm.model, NativeKenLM):
                 lm.vocab_map = lm.model.vocab_map(words)
@@ -142,6 +161,14 @@ class ModelSet:
         }
 
 
+def _load_tokenizer(spm, path: Path):
+    try:
+        return spm.SentencePieceProcessor(model_file=str(path))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise WinnowModelError(f"{path}: SentencePiece could not load it ({_reason(exc, path)}); it is not a "
+                               f"SentencePiece model, or it is damaged") from None
+
+
 def _load_kenlm(path: Path, lib):
     try:
         if lib is not None:
@@ -150,7 +177,23 @@ def _load_kenlm(path: Path, lib):
 
         return kenlm.Model(str(path))
     except (OSError, RuntimeError) as exc:
-        raise WinnowModelError(f"{path}: KenLM could not load it ({exc})") from None
+        raise WinnowModelError(f"{path}: KenLM could not load it ({_reason(exc, path)}); it is not a KenLM binary or "
+                               f"ARPA file, or it is damaged") from None
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    """Why a library refused a file, without any of the file's content: loaders quote the
+    offending line or bytes (KenLM: 'first non-empty line was "..."'), and a model file
+    named by a manifest may be any file at all. The first line of the message is where
+    and what the library threw; quoted text is left out and the rest is dropped."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    for quote in ('"', "'"):  # the file's own name, quoted, says nothing of its content
+        first = first.replace(f"{quote}{path}{quote}", "the file")
+    for quote in ('"', "'", "`"):
+        if quote in first:
+            first = first.split(quote, 1)[0].rstrip(" :(") + " [...]"
+    first = first if len(first) <= 200 else first[:197] + "..."
+    return first or type(exc).__name__
 
 
 def available_languages(root: str | Path) -> list[str]:

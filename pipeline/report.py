@@ -33,29 +33,33 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
     report = {"title": title, "thresholds_version": (thresholds or {}).get("version"), "languages": {}}
     router = None
     if thresholds:
-        from .routing import Router, load_thresholds_dict
+        from .routing import Router, ThresholdsError, load_thresholds_dict
 
-        router = Router(load_thresholds_dict(thresholds, directions), directions)
+        try:
+            source = f"thresholds {thresholds.get('version')}" if thresholds.get("version") else "thresholds"
+            router = Router(load_thresholds_dict(thresholds, directions, source=source), directions)
+        except ThresholdsError as exc:  # shown in the report; its scores and diagnostics still help
+            report["thresholds_problem"] = " ".join(str(exc).split())
     for lang in sorted(set(langs.tolist()) & set(directions)):
         mask = langs == lang
-        rules = ((thresholds or {}).get("languages", {}).get(lang)
-                 or (thresholds or {}).get("languages", {}).get("*") or {}).get("rules", [])
+        rules = _rules_of(thresholds, lang)
         lab = np.array([labels.get(i, -1) for i in ids[mask]], dtype=int) if labels else None
         decisions = _decisions(table, mask, lang, router)
         dropped = np.array([d.route == "drop" for d in decisions], dtype=bool)
         scores = {}
         for score, direction in sorted(directions[lang].items()):
-            raw = np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]], dtype=float)
+            raw = _floats(np.array(cols.get(score, [None] * len(langs)), dtype=object)[mask])
             diag = tune_score(score, direction, raw, opts, lab)
-            cuts = [r["value"] for r in rules if r["score"] == score]
-            bands = [r["cascade"]["band"] for r in rules if r["score"] == score and r.get("cascade")]
+            # Only finite cuts and bands are drawn (a None, NaN or infinite one is left out).
+            cuts = [float(r["value"]) for r in rules if r.get("score") == score and _finite(r.get("value"))]
+            bands = [b for b in (_band(r) for r in rules if r.get("score") == score) if b]
             scores[score] = {
                 "direction": direction, "diagnostics": diag, "thresholds": cuts, "cascade_bands": bands,
                 "histogram": _histogram(score, raw, cuts + [v for b in bands for v in b], diag),
                 "samples": _samples(score, raw, texts[mask], ids[mask], cuts, direction),
             }
         entry = {"documents": int(mask.sum()), "scores": scores, "rules": rules}
-        if thresholds:
+        if router is not None:
             entry["drop_rate"] = float(dropped.mean()) if len(dropped) else 0.0
             entry["kept_tokens"] = int(tokens[mask][~dropped].sum())
             entry["dropped_tokens"] = int(tokens[mask][dropped].sum())
@@ -71,6 +75,45 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
                                       "fn": int((~pred & (y == 1)).sum()), "tn": int((~pred & (y == 0)).sum())}
         report["languages"][lang] = entry
     return _json_safe(report)
+
+
+def _finite(v) -> bool:
+    """A real, finite number (not None, NaN, an infinity, a bool or a string)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond a float's range
+        return False
+
+
+def _band(rule: dict) -> list[float] | None:
+    """A rule's cascade band as two finite numbers, else None."""
+    cascade = rule.get("cascade")
+    band = cascade.get("band") if isinstance(cascade, dict) else None
+    if isinstance(band, (list, tuple)) and len(band) == 2 and all(_finite(v) for v in band):
+        return [float(band[0]), float(band[1])]
+    return None
+
+
+def _floats(values) -> np.ndarray:
+    """A score column as floats: None and anything that is not a number become NaN."""
+    return np.array([float(v) if _finite(v) or isinstance(v, float) else np.nan for v in values], dtype=float)
+
+
+def _rules_of(thresholds: dict | None, lang: str) -> list[dict]:
+    """The rules of ``lang`` (or of ``*``) in a thresholds dict, whatever its shape."""
+    languages = (thresholds or {}).get("languages") if isinstance(thresholds, dict) else None
+    if not isinstance(languages, dict):
+        return []
+    spec = languages.get(lang) or languages.get("*")
+    rules = spec.get("rules") if isinstance(spec, dict) else None
+    return [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
+
+
+def _num(v, spec: str = ".4g") -> str:
+    """``v`` formatted with ``spec``, or "n/a" when it is None, NaN or infinite."""
+    return format(v, spec) if _finite(v) else "n/a"
 
 
 def _decisions(table, mask, lang: str, router) -> list:
@@ -154,21 +197,26 @@ def render_html(report: dict) -> str:
     parts.append(f"<p class=\"muted\">Thresholds: {e(tv) if tv else 'none (scores only)'}. "
                  f"Perplexities are shown on a log10 scale. Lines: red = threshold; blue/orange = fitted "
                  f"mixture components; orange band = a cascade's uncertain band, where a neural LM decides.</p>")
+    if report.get("thresholds_problem"):
+        parts.append(f"<div class=\"verdict warn\"><b>Thresholds not applied.</b> "
+                     f"{e(str(report['thresholds_problem']))}</div>")
     for lang, entry in report["languages"].items():
         parts.append(f"<h2 id=\"lang-{e(lang)}\">{e(lang)}: {entry['documents']} documents</h2>")
         if "drop_rate" in entry:
-            parts.append(f"<p>Drop rate {entry['drop_rate']:.1%}; estimated kept tokens "
-                         f"{entry['kept_tokens']:,} (dropped {entry['dropped_tokens']:,}).</p>")
+            parts.append(f"<p>Drop rate {_num(entry['drop_rate'], '.1%')}; estimated kept tokens "
+                         f"{_num(entry.get('kept_tokens'), ',')} (dropped {_num(entry.get('dropped_tokens'), ',')}).</p>")
             by = entry.get("decided_by") or {}
-            if by.get("neural"):
-                parts.append(f"<p>Decided by: {e(', '.join(f'{k} {v:,}' for k, v in by.items()))}. The neural LMs "
-                             f"re-decide the {by['neural']:,} documents ({by['neural'] / entry['documents']:.1%}) whose "
+            if _finite(by.get("neural")) and by["neural"] and entry.get("documents"):
+                deciders = ", ".join(f"{k} {_num(v, ',')}" for k, v in by.items())
+                parts.append(f"<p>Decided by: {e(deciders)}. The "
+                             f"neural LMs re-decide the {by['neural']:,} documents "
+                             f"({_num(by['neural'] / entry['documents'], '.1%')}) whose "
                              f"KenLM score falls in a cascade band (shaded orange below).</p>")
         if "confusion" in entry:
             c = entry["confusion"]
             parts.append("<table><tr><th></th><th>labelled bad</th><th>labelled good</th></tr>"
-                         f"<tr><th>dropped</th><td>{c['tp']}</td><td>{c['fp']}</td></tr>"
-                         f"<tr><th>kept</th><td>{c['fn']}</td><td>{c['tn']}</td></tr></table>")
+                         f"<tr><th>dropped</th><td>{c.get('tp')}</td><td>{c.get('fp')}</td></tr>"
+                         f"<tr><th>kept</th><td>{c.get('fn')}</td><td>{c.get('tn')}</td></tr></table>")
         for rule in entry.get("rules", []):
             if rule.get("score") == "combined":
                 parts.append(_combined_section(rule))
@@ -176,11 +224,12 @@ def render_html(report: dict) -> str:
             d = s["diagnostics"]
             supported = d.get("method") in ("mixture", "labels")
             parts.append(f"<h3>{e(score)} <span class=\"muted\">(bad side: {e(s['direction'])})</span></h3>")
-            parts.append(_svg_histogram(s["histogram"], s["thresholds"], score, s.get("cascade_bands", [])))
+            cuts = [c for c in s.get("thresholds") or [] if _finite(c)]
+            parts.append(_svg_histogram(s["histogram"], cuts, score, s.get("cascade_bands") or []))
             parts.append(f"<div class=\"verdict {'ok' if supported else 'warn'}\"><b>Verdict.</b> "
-                         f"{e(_plain_verdict(d, s['thresholds']))}</div>")
+                         f"{e(_plain_verdict(d, cuts))}</div>")
             parts.append(_diag_table(d))
-            if "labels" in d:
+            if d.get("labels"):
                 parts.append(_svg_pr(d["labels"]))
             parts.append(_samples_table(s["samples"]))
     parts.append("</body></html>")
@@ -192,25 +241,28 @@ def _combined_section(rule: dict) -> str:
     c, lab = rule.get("combined") or {}, (rule.get("diagnostics") or {}).get("labels")
     if not lab or not all(isinstance(w, (int, float)) for w in c.get("coef", [None])):
         return "<h3>combined score</h3><p class=\"muted\">no fitted diagnostics in this thresholds file</p>"
-    rows = "".join(f"<tr><td>{e(f)}</td><td>{w:+.3f}</td></tr>" for f, w in zip(c["features"], c["coef"]))
+    rows = "".join(f"<tr><td>{e(str(f))}</td><td>{_num(w, '+.3f')}</td></tr>"
+                   for f, w in zip(c.get("features") or [], c["coef"]))
     return (f"<h3>combined score (logistic regression)</h3><div class=\"verdict ok\"><b>Rule.</b> drop when "
-            f"P(bad) &gt; {rule['value']:.3f} ({e(rule['reason'])}): ROC-AUC {lab['roc_auc']:.3f}, precision "
-            f"{lab['precision']:.2f}, recall {lab['recall']:.2f} on {lab['n']} labelled documents.</div>"
+            f"P(bad) &gt; {_num(rule.get('value'), '.3f')} ({e(str(rule.get('reason')))}): ROC-AUC "
+            f"{_num(lab.get('roc_auc'), '.3f')}, precision {_num(lab.get('precision'), '.2f')}, recall "
+            f"{_num(lab.get('recall'), '.2f')} on {e(str(lab.get('n')))} labelled documents.</div>"
             f"<table><tr><th>feature (standardized; log10 for perplexities and tokens)</th><th>weight</th></tr>"
-            f"{rows}<tr><td>intercept</td><td>{c['intercept']:+.3f}</td></tr></table>" + _svg_pr(lab))
+            f"{rows}<tr><td>intercept</td><td>{_num(c.get('intercept'), '+.3f')}</td></tr></table>" + _svg_pr(lab))
 
 
 def _plain_verdict(d: dict, cuts: list) -> str:
-    if d.get("value") is None:
-        return d.get("verdict", "no threshold")
-    where = f"The threshold in force is {', '.join(f'{c:.4g}' for c in cuts)}. " if cuts else "No rule uses this score. "
-    if d["method"] == "labels":
+    if not _finite(d.get("value")):
+        return str(d.get("verdict") or "no threshold")
+    where = f"The threshold in force is {', '.join(_num(c) for c in cuts)}. " if cuts else "No rule uses this score. "
+    verdict = str(d.get("verdict") or "")
+    if d.get("method") == "labels" and isinstance(d.get("labels"), dict):
         lab = d["labels"]
-        return (where + f"Labels support a cut at {d['value']:.4g}: precision {lab['precision']:.2f}, recall "
-                f"{lab['recall']:.2f}, ROC-AUC {lab['roc_auc']:.2f}. " + d["verdict"])
-    if d["method"] == "mixture":
-        return where + "The data has two clusters and the cut separates them. " + d["verdict"]
-    return where + ("Nothing in the data supports a particular cut here: " + d["verdict"])
+        return (where + f"Labels support a cut at {_num(d['value'])}: precision {_num(lab.get('precision'), '.2f')}, "
+                f"recall {_num(lab.get('recall'), '.2f')}, ROC-AUC {_num(lab.get('roc_auc'), '.2f')}. " + verdict)
+    if d.get("method") == "mixture":
+        return where + "The data has two clusters and the cut separates them. " + verdict
+    return where + ("Nothing in the data supports a particular cut here: " + verdict)
 
 
 def _diag_table(d: dict) -> str:
@@ -219,13 +271,15 @@ def _diag_table(d: dict) -> str:
             ("drop rate at it", d.get("drop_rate"))]
     mix = d.get("mixture") or {}
     rows += [("bimodality coefficient", mix.get("bimodality_coefficient")), ("Ashman's D", mix.get("ashman_d")),
-             ("BIC 1 - BIC 2", (mix["bic_1"] - mix["bic_2"]) if mix.get("bic_1") is not None else None)]
+             ("BIC 1 - BIC 2", (mix["bic_1"] - mix["bic_2"])
+              if _finite(mix.get("bic_1")) and _finite(mix.get("bic_2")) else None)]
     lab = d.get("labels")
     if lab:
         ci = lab.get("ci95") or {}
-        rows += [("ROC-AUC", lab["roc_auc"]), ("precision (95% CI)", f"{lab['precision']:.3f} {ci.get('precision')}"),
-                 ("recall (95% CI)", f"{lab['recall']:.3f} {ci.get('recall')}"),
-                 ("labelled prevalence", lab["labelled_prevalence"]),
+        rows += [("ROC-AUC", lab.get("roc_auc")),
+                 ("precision (95% CI)", f"{_num(lab.get('precision'), '.3f')} {ci.get('precision')}"),
+                 ("recall (95% CI)", f"{_num(lab.get('recall'), '.3f')} {ci.get('recall')}"),
+                 ("labelled prevalence", lab.get("labelled_prevalence")),
                  ("corpus prevalence", lab.get("corpus_prevalence")),
                  ("expected precision at corpus prevalence", lab.get("expected_precision_at_corpus_prevalence"))]
     cells = "".join(f"<tr><th>{e(k)}</th><td>{e(_fmt(v))}</td></tr>" for k, v in rows if v is not None)
@@ -234,13 +288,13 @@ def _diag_table(d: dict) -> str:
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return _num(v)
     return str(v)
 
 
 def _samples_table(samples: list[dict]) -> str:
     e = html.escape
-    rows = "".join(f"<tr><td>{e(s['where'])}</td><td>{s['score']:.4g}</td><td>{e(s['doc_id'])}</td>"
+    rows = "".join(f"<tr><td>{e(s['where'])}</td><td>{_num(s.get('score'))}</td><td>{e(s['doc_id'])}</td>"
                    f"<td class=\"doc\">{e(s['text'])}</td></tr>" for s in samples)
     return ("<details><summary>Sample documents</summary><table><tr><th>where</th><th>score</th><th>id</th>"
             f"<th>text (first {SNIPPET} characters)</th></tr>{rows}</table></details>")
@@ -265,6 +319,8 @@ def _svg_histogram(h: dict, cuts: list, score: str, bands: list = (), w: int = 6
         lines += f"<polyline points=\"{pts}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
     marks = ""
     tr = lambda v: math.log10(v) if score.endswith("_pp") and v > 0 else v  # noqa: E731
+    cuts = [c for c in cuts if _finite(c)]  # a None, NaN or infinite cut has no place on the axis
+    bands = [b for b in bands if isinstance(b, (list, tuple)) and len(b) == 2 and all(_finite(v) for v in b)]
     for b_lo, b_hi in bands:  # the cascade's uncertain band: the neural LM decides inside it
         x0, x1 = sx(tr(b_lo)), sx(tr(b_hi))
         marks += (f"<rect x=\"{x0:.1f}\" y=\"15\" width=\"{max(x1 - x0, 1):.1f}\" height=\"{ht - 45}\" "
@@ -282,11 +338,13 @@ def _svg_histogram(h: dict, cuts: list, score: str, bands: list = (), w: int = 6
 
 
 def _svg_pr(lab: dict, w: int = 320, ht: int = 240) -> str:
-    p, r = lab["pr_curve"]["precision"], lab["pr_curve"]["recall"]
+    curve = lab.get("pr_curve") or {}
+    p, r = curve.get("precision") or [], curve.get("recall") or []
     sx = lambda v: 40 + v * (w - 60)
     sy = lambda v: ht - 30 - v * (ht - 50)
-    pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(r, p))
-    dot = f"<circle cx=\"{sx(lab['recall']):.1f}\" cy=\"{sy(lab['precision']):.1f}\" r=\"4\" fill=\"#d22\"/>"
+    pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(r, p) if _finite(x) and _finite(y))
+    dot = (f"<circle cx=\"{sx(lab['recall']):.1f}\" cy=\"{sy(lab['precision']):.1f}\" r=\"4\" fill=\"#d22\"/>"
+           if _finite(lab.get("recall")) and _finite(lab.get("precision")) else "")
     axes = (f"<line x1=\"40\" x2=\"{w - 20}\" y1=\"{ht - 30}\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
             f"<line x1=\"40\" x2=\"40\" y1=\"20\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
             f"<text x=\"{w / 2 - 20:.0f}\" y=\"{ht - 10}\" font-size=\"11\">recall</text>"
@@ -299,6 +357,7 @@ def write_report(report: dict, html_path: str) -> str:
     """Write the HTML and ``<name>.json`` beside it (any filesystem); return the JSON path."""
     from winnow.models import fs
 
+    report = _json_safe(report)  # strict JSON: NaN and infinities become null
     fs.write_text(html_path, render_html(report))
     json_path = html_path.removesuffix(".html") + ".json"
     fs.write_text(json_path, json.dumps(report, indent=1, allow_nan=False) + "\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,25 @@ KEEP, DROP, SCORED = "keep", "drop", "scored"
 ABOVE, BELOW = "above", "below"
 ANY_LANG = "*"
 UNDETERMINED = "und"
+
+
+# A letter, digit or printable ASCII character survives normalization as a visible
+# character (the normalizer lowercases, maps digits and punctuation, strips marks, and
+# removes control and invisible format characters, none of which these are).
+_SURVIVES_RE = re.compile(r"[^\W_]|[!-~]")
+
+
+def has_content(text: str | None) -> bool:
+    """Whether anything but whitespace is left of ``text`` once normalized (``empty`` is
+    decided on this): a text of NULs, other control characters, zero-width or bidi
+    characters, lone combining marks and whitespace has nothing to identify or score."""
+    if not text or text.isspace():
+        return False
+    if _SURVIVES_RE.search(text):
+        return True  # nearly every real text, found at its first word
+    from winnow.models.normalize import normalize_lines
+
+    return any(not line.isspace() for line in normalize_lines(text))
 
 
 class ThresholdsError(ValueError):
@@ -159,11 +179,73 @@ def read_thresholds_file(path: str | Path) -> dict:
 
     path = str(path)
     try:
-        return json.loads(fs.read_text(path))
+        raw = json.loads(fs.read_text(path))
     except FileNotFoundError:
         raise ThresholdsError(f"{path}: thresholds file not found") from None
     except ValueError as exc:
         raise ThresholdsError(f"{path}: not valid JSON ({exc})") from None
+    check_finite(raw, source=path)
+    return raw
+
+
+# Parts of a rule that only inform (``winnow tune`` writes its measurements there, and
+# they may hold NaN); every other number in a rule is read by the Router.
+_INFORMATIONAL = ("diagnostics", "params")
+
+
+def check_finite(raw, *, source: str = "thresholds") -> None:
+    """Refuse NaN, Infinity and -Infinity (Python's json reads them) in every value of a
+    rule that the Router reads: ``value``, a cascade's value and band, a combined rule's
+    means, scales, intercept and coefficients, and anything else nested in the rule but
+    its ``diagnostics`` and ``params``. A NaN cut never fires and an infinite one always
+    or never does, silently; so a file holding one is refused, naming the field."""
+    languages = raw.get("languages") if isinstance(raw, dict) else None
+    if not isinstance(languages, dict):
+        return  # not a thresholds file at all: the schema check says so
+    problems = []
+    for lang, spec in languages.items():
+        rules = spec.get("rules") if isinstance(spec, dict) else None
+        for i, rule in enumerate(rules if isinstance(rules, list) else ()):
+            if not isinstance(rule, dict):
+                continue
+            name = rule.get("score") if isinstance(rule.get("score"), str) else str(i)
+            for where, v in _numbers({k: v for k, v in rule.items() if k not in _INFORMATIONAL}):
+                why = _not_finite(v)
+                if why:
+                    problems.append(f"{lang} rule {name}: {where} is {why}")
+        why = _not_finite(spec.get("min_tokens")) if isinstance(spec, dict) else None
+        if why:
+            problems.append(f"{lang}: min_tokens is {why}")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ThresholdsError(f"{source}: {problems[0]}; thresholds must be finite numbers{more}")
+
+
+def _numbers(obj, where: str = ""):
+    """(field, number) for every number in ``obj``: ``value``, ``cascade.band[0]``, ..."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _numbers(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _numbers(v, f"{where}[{i}]")
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield where, obj
+
+
+def _not_finite(v) -> str | None:
+    """Why ``v`` is not a usable finite number (None when it is one, or not a number)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:  # an integer literal beyond a float's range
+        return "too large for a number"
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "Infinity" if f > 0 else "-Infinity"
+    return None
 
 
 def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "thresholds") -> Thresholds:
@@ -174,6 +256,7 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
     """
     path = source
     directions = {lang: v if isinstance(v, dict) else score_directions(v) for lang, v in model_sets.items()}
+    check_finite(raw, source=str(path))  # first: the schema takes NaN and infinities for numbers
     try:
         validate(raw, "thresholds", source=str(path))
     except SchemaError as exc:
@@ -195,6 +278,11 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
                 if not spec_c.get("features") or missing:
                     problems.append(f"{lang}: rule {i} combines {sorted(set(missing)) or 'no features'}, which "
                                     f"the models do not produce")
+                    continue
+                lengths = {k: len(spec_c[k]) for k in ("features", "mean", "std", "coef")}
+                if len(set(lengths.values())) != 1:  # zip() would silently drop features
+                    problems.append(f"{lang}: rule {i} (combined) needs one mean, std and coef per feature, "
+                                    f"has " + ", ".join(f"{n} {k}" for k, n in lengths.items()))
                     continue
                 rules.append(Rule("combined", float(r["value"]), r["reason"], ABOVE, combined=spec_c))
                 continue

@@ -83,8 +83,13 @@ class DocumentProcessor:
 
     def process(self, docs: list[dict]) -> list[dict]:
         """Rows of ``DOCUMENT_SCHEMA`` (with ``lang``), in the order of ``docs``."""
+        from .routing import has_content
+
         rows = [self._base_row(d) for d in docs]
-        todo = [i for i, d in enumerate(docs) if not d.get("skip") and d["text"].strip()]
+        for row in rows:  # NULs, controls, invisible characters: nothing left once normalized
+            if row["n_lines"] is None and not has_content(row["text"]):
+                row["n_lines"] = 0
+        todo = [i for i, d in enumerate(docs) if not d.get("skip") and rows[i]["n_lines"] != 0]
         if todo:
             for i, (lang, prob) in zip(todo, self.lid.predict([docs[i]["text"] for i in todo])):
                 rows[i]["lang"], rows[i]["lang_prob"] = lang, prob
