@@ -180,3 +180,66 @@ def upload_tree(local: str, root: str) -> list[str]:
                 shutil.copyfileobj(f, out, 1 << 20)
             written.append(dest)
     return written
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``path`` so that a reader sees the old content or the new, never a part: a
+    local file through a uniquely named temporary file and a rename; an object store's
+    single-object write is atomic already."""
+    path = str(path)
+    if is_remote(path):
+        write_bytes(path, data)
+        return
+    import uuid
+
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.remove(tmp)
+        raise
+
+
+def _suppress():
+    import contextlib
+
+    return contextlib.suppress(OSError)
+
+
+def list_tree(root: str) -> list[str]:
+    """Every file under the folder (or object-store prefix) ``root``, sorted; none if absent."""
+    root = str(root).rstrip("/")
+    if not is_remote(root):
+        found = []
+        for folder, _, names in os.walk(root):
+            found += [os.path.join(folder, n) for n in names]
+        return sorted(found)
+    return sorted(m.path for m in match(root + "/**"))
+
+
+def delete_tree(root: str) -> None:
+    """Remove the folder (or prefix) ``root`` and everything under it; absent is fine."""
+    root = str(root).rstrip("/")
+    if not is_remote(root):
+        shutil.rmtree(root, ignore_errors=True)
+        with _suppress():
+            os.remove(root)  # a file or a dangling link of that name
+        return
+    delete(list_tree(root))
+
+
+def move_tree(src: str, dest: str) -> None:
+    """Move the file or folder ``src`` to ``dest`` (which must not exist): one rename on a
+    local disk; file by file on an object store, which has no folders to rename."""
+    src, dest = str(src).rstrip("/"), str(dest).rstrip("/")
+    if not (is_remote(src) or is_remote(dest)):
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.rename(src, dest)
+        return
+    files = [src] if is_file(src) else list_tree(src)
+    rename(files, [dest + f[len(src):] for f in files])

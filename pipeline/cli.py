@@ -25,6 +25,14 @@ from .readers import FORMATS
 
 log = logging.getLogger("winnow")
 
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_CODES = """\
+Exit codes: 0 done (also when only the end-of-run report failed: the output is committed, and a
+warning says so); 1 the run started and failed (what it committed is kept: the same command
+resumes); 2 a usage or configuration error, found before any work (bad option, model, thresholds
+file or input; an output that is busy, unwritable, or holds another configuration).
+"""
+
 EPILOG_TRAIN = """\
 Input files are plain text (one document or paragraph per line) or JSONL (.jsonl, .ndjson,
 .json) with a text field; .gz and .zst are read transparently. Models go to ROOT/<lang>/,
@@ -118,6 +126,18 @@ def _engine(args):
     return Engine("spark", spark=opts, shared_local_paths=args.shared_local_paths)
 
 
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output written with another configuration (other thresholds, models or "
+                        "options); the old output stays whole until the new one is complete. Without it, such "
+                        "an output is refused, and one of the same configuration is resumed: units an "
+                        "interrupted run committed are skipped")
+
+
+INPUT_HELP = ("input files, folders or globs (local or any Beam filesystem: gs://, s3://); folders are read "
+              "recursively, skipping names that start with '.' or '_'; files under the output folder are never read")
+
+
 def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", "-i", nargs="+", required=True, metavar="FILE",
                    help="training text files (plain text or JSONL; .gz/.zst allowed)")
@@ -138,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Winnow: filter web text for language-model pre-training with perplexity "
                     "scores from KenLM and neural LMs, thresholds learned from the data.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run `winnow COMMAND --help` for a command's options.",
+        epilog="Run `winnow COMMAND --help` for a command's options.\n\n" + EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"winnow {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
@@ -238,14 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
                "duckdb.read_parquet('OUT/**/*.parquet', hive_partitioning=true), "
                "polars.scan_parquet('OUT/**/*.parquet', hive_partitioning=True), "
                "pyarrow.dataset.dataset(OUT, partitioning='hive').")
-    rn.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
-                    help="input files, folders or globs (local or any Beam filesystem: gs://, s3://)")
+    rn.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH", help=INPUT_HELP)
     _add_models_arg(rn)
     rn.add_argument("--thresholds", "-t", metavar="FILE",
                     help="thresholds file (schemas/thresholds.schema.json); see winnow tune")
     rn.add_argument("--score-only", action="store_true",
                     help="no thresholds: write every document with its scores to OUT/route=scored/lang=xx/")
     rn.add_argument("--output", "-o", required=True, metavar="OUT", help="output folder (local or gs://...)")
+    _add_output_args(rn)
     rn.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: from the name)")
     rn.add_argument("--text-field", default="text", help="JSONL/Parquet text field (default: text)")
     rn.add_argument("--id-field", default="id", help="JSONL/Parquet id field, if present (default: id)")
@@ -274,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--n", type=int, required=True, help="documents to draw")
     sa.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
     sa.add_argument("--output", "-o", required=True, metavar="OUT")
+    _add_output_args(sa)
     sa.add_argument("--format", choices=FORMATS, default="auto")
     sa.add_argument("--text-field", default="text")
     sa.add_argument("--id-field", default="id")
@@ -290,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_arg(ro)
     ro.add_argument("--thresholds", "-t", required=True, metavar="FILE", help="thresholds file")
     ro.add_argument("--output", "-o", required=True, metavar="ROUTED", help="output folder")
+    _add_output_args(ro)
     ro.add_argument("--keep-unscored-langs", action="store_true", help="as for winnow run")
     _add_engine_args(ro, splits=False, models=False)
     ro.set_defaults(func=cmd_route, beam_args=True)
@@ -481,9 +503,10 @@ def _score_batch(batch, scorers, lid, lang, out) -> int:
 def cmd_run(args) -> int:
     from winnow.models import load_model_sets
 
+    from .commit import check_output
     from .readers import ReaderOptions
     from .routing import load_thresholds_dict, read_thresholds_file
-    from .units import JobConfig, expand_inputs
+    from .units import JobConfig
 
     if bool(args.thresholds) == bool(args.score_only):
         raise ValueError("pass either --thresholds FILE (route into keep/drop) or --score-only (scores, no decision)")
@@ -493,12 +516,12 @@ def cmd_run(args) -> int:
     inputs = [_uri_or_abs(p) for p in args.input]
     engine.check(reads={"--models": args.models, "--input": inputs}, writes={"--output": output},
                  models=args.models)
+    check_output(output, models=args.models)  # before the models load
+    thresholds = read_thresholds_file(args.thresholds) if args.thresholds else None
+    files = _inputs(inputs, output)  # to fail now; the workers expand the patterns again
     sets = load_model_sets(args.models)  # a gs:// root is fetched and verified here too
-    thresholds = None
-    if args.thresholds:
-        thresholds = read_thresholds_file(args.thresholds)
+    if thresholds:
         load_thresholds_dict(thresholds, sets, source=args.thresholds)
-    files = expand_inputs(inputs)  # to fail now; the workers expand the patterns again
     config = JobConfig(
         inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
         reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field,
@@ -508,25 +531,83 @@ def cmd_run(args) -> int:
     print(f"winnow run on {engine.name}: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
           f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}",
           file=sys.stderr)
-    result = engine.run(config)
+    result = _run_engine(engine, config, args)
     print_summary(result.summary, output, result.seconds)
     if not args.no_report and (result.summary["read"] - result.summary["rejected"]) > 0:
-        from .report import build_report, write_report
-        from .routing import manifest_directions
-        from .tuning import load_scored
+        _end_of_run_report(output, config, thresholds, args.report_rows)
+    return 0
 
-        report = build_report(load_scored(output, max_rows=args.report_rows), manifest_directions(config.models),
+
+def _end_of_run_report(output: str, config, thresholds, max_rows: int) -> None:
+    """The run's report; its failure is a warning: the output is committed by then."""
+    from .report import build_report, write_report
+    from .routing import manifest_directions
+    from .tuning import load_scored
+
+    try:
+        report = build_report(load_scored(output, max_rows=max_rows), manifest_directions(config.models),
                               thresholds=thresholds, title=f"Winnow run report: {output}")
         write_report(report, f"{output}/_REPORT.html")
-        print(f"report:  {output}/_REPORT.html")
-    return 0
+    except Exception as exc:  # noqa: BLE001 - whatever broke the report, the output is whole
+        log.debug("the report failed", exc_info=True)
+        print(f"winnow: warning: the report could not be built ({type(exc).__name__}: {exc}); the output is "
+              f"complete and committed ({output}/_SUMMARY.json): rerun `winnow report --scored {output}` "
+              f"to try again", file=sys.stderr)
+        return
+    print(f"report:  {output}/_REPORT.html")
+
+
+class RunFailed(Exception):
+    """The job started and failed (exit code 1); what it committed is kept for a resume."""
+
+
+def _run_engine(engine, config, args):
+    """Run the job; say what failed in one line, and that a rerun resumes."""
+    from .commit import OutputError
+
+    try:
+        result = engine.run(config, overwrite=args.overwrite, command="winnow " + " ".join(sys.argv[1:]))
+    except (OutputError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a worker's error, wrapped by the engine
+        log.debug("the run failed", exc_info=True)
+        raise RunFailed(f"the run failed: {root_cause(exc)}. Units committed before the failure are kept: "
+                        f"the same command resumes after them (-v shows the traceback)") from exc
+    if result.resumed:
+        print(f"resumed: {result.resumed} unit(s) committed by an earlier run of this configuration were "
+              f"skipped", file=sys.stderr)
+    return result
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost error of a chain, in one line (engines wrap a worker's error in theirs,
+    with the traceback in the message)."""
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    name = type(exc).__name__
+    return text if text.startswith(name) or ("Error" in text.split(":")[0] and ":" in text) else f"{name}: {text}"
+
+
+def _inputs(patterns: list[str], output: str) -> list[str]:
+    """The input paths, without those under the output (saying so)."""
+    from .commit import staging_root
+    from .units import find_inputs
+
+    found = find_inputs(patterns, exclude=(output, staging_root(output)))
+    if found.excluded:
+        print(f"winnow: {found.excluded} file(s) under the output folder {output} match the inputs and are "
+              f"not read", file=sys.stderr)
+    return found.paths
 
 
 def cmd_sample(args) -> int:
     from winnow.models import load_model_sets
 
+    from .commit import check_output
     from .readers import ReaderOptions
-    from .units import SampleConfig, expand_inputs
+    from .units import SampleConfig
 
     if args.n <= 0:
         raise ValueError("--n must be positive")
@@ -535,14 +616,15 @@ def cmd_sample(args) -> int:
     inputs = [_uri_or_abs(p) for p in args.input]
     engine.check(reads={"--models": args.models, "--input": inputs}, writes={"--output": output},
                  models=args.models)
+    check_output(output, models=args.models)
+    files = _inputs(inputs, output)
     sets = load_model_sets(args.models)  # fail before any work
-    files = expand_inputs(inputs)
     config = SampleConfig(inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, n=args.n,
                           seed=args.seed, worker_verify="size", split_bytes=args.split_size,
                           reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field))
     print(f"winnow sample on {engine.name}: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
           f"languages with models: {', '.join(sets)} -> {output}", file=sys.stderr)
-    result = engine.run(config)
+    result = _run_engine(engine, config, args)
     s = result.summary
     print(f"read {s['read']} = {s['scored']} sampled and scored + {s.get('not_sampled', 0)} not sampled + "
           f"{s['rejected']} rejected ({result.seconds:.1f} s)")
@@ -551,6 +633,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_route(args) -> int:
+    from .commit import check_output
     from .routing import load_thresholds_dict, manifest_directions, read_thresholds_file
     from .units import RouteConfig, scored_units
 
@@ -562,6 +645,7 @@ def cmd_route(args) -> int:
         raise ValueError(f"--output {args.output} must be outside --scored {args.scored} (and not hold it): "
                          f"routing replaces the shards of the units it writes")
     engine.check(reads={"--scored": scored}, writes={"--output": output})
+    check_output(output, models=args.models)
     directions = manifest_directions(args.models)
     thresholds = read_thresholds_file(args.thresholds)
     load_thresholds_dict(thresholds, directions, source=args.thresholds)  # fail before any work
@@ -570,7 +654,7 @@ def cmd_route(args) -> int:
                          directions=directions, keep_unscored=args.keep_unscored_langs)
     print(f"winnow route on {engine.name}: {len(units)} scored unit(s), thresholds {thresholds['version']} "
           f"-> {output}", file=sys.stderr)
-    result = engine.run(config)
+    result = _run_engine(engine, config, args)
     print_summary(result.summary, output, result.seconds)
     return 0
 
@@ -723,14 +807,20 @@ def main(argv: list[str] | None = None) -> int:
         # Beam logs its internals at INFO, and warns at import that the optional GCP client
         # libraries are absent (they are, without the [gcp] extra): neither helps a user here.
         logging.getLogger("apache_beam").setLevel(logging.WARNING)
+        # A worker's error is said once, in one line, by _run_engine (-v: with Beam's traceback).
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
         logging.getLogger().addFilter(_quiet_beam_import)
     try:
         return args.func(args)
-    except (WinnowModelError, TrainingError, OSError, ValueError, ThresholdsError) as exc:
-        # (LaunchError is a ValueError: a job that cannot work as configured; OSError covers
-        # a path that is missing, a folder, unreadable, or refused by an object store.)
+    except RunFailed as exc:
         print(f"winnow: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
+    except (WinnowModelError, TrainingError, OSError, ValueError, ThresholdsError) as exc:
+        # (LaunchError and commit.OutputError are ValueErrors: a job that cannot work as
+        # configured; OSError covers a path that is missing, a folder, unreadable, or refused
+        # by an object store.)
+        print(f"winnow: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -79,8 +79,27 @@ class Engine:
                 f"worker can reach (gs://, s3://, hdfs://){hint}, or --shared-local-paths if they are mounted on "
                 f"every worker")
 
-    def run(self, config):
-        """Run ``config`` (run, sample or route) to completion; a ``job.RunResult``."""
+    def run(self, config, *, overwrite: bool = False, command: str = ""):
+        """Run ``config`` (run, sample or route) to completion under the output's commit
+        protocol (``commit.py``): the output locked for this run, units committed by an
+        earlier run of the same configuration skipped, another configuration refused unless
+        ``overwrite`` (then staged and installed whole). A ``job.RunResult``."""
+        import dataclasses
+
+        from .commit import Writer, staging_root
+        from .units import job_identity
+
+        identity = config.identity or job_identity(config)
+        with Writer(config.output, identity, overwrite=overwrite, command=command) as writer:
+            target = dataclasses.replace(config, output=writer.target, identity=identity)
+            if hasattr(config, "exclude"):
+                target = dataclasses.replace(target, exclude=(config.output, staging_root(config.output)))
+            result = self._run(target)
+            writer.finish()
+        result.resumed = writer.resumed
+        return result
+
+    def _run(self, config):
         if self.name == "spark":
             from .spark import run_spark
 

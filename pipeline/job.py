@@ -27,8 +27,8 @@ from winnow.models import fs
 
 from .stages import Progress
 from .units import (SUMMARY_FILE, JobConfig, RouteConfig, SampleConfig, Unit, build_processor, counter_totals,
-                    finalize, finalize_sample, config_units, read_for_sample, route_router, route_unit, run_unit,
-                    score_sample, scored_units)
+                    finalize, finalize_sample, config_units, read_for_sample, route_router, route_unit, route_units,
+                    run_unit, score_sample)
 
 NAMESPACE = "winnow"
 __all__ = ["JobConfig", "RouteConfig", "SampleConfig", "RunResult", "run_job", "build_graph"]
@@ -71,6 +71,11 @@ class ProcessUnit(beam.DoFn):
 def _plan(_, config) -> list[Unit]:
     """The input patterns of ``config`` expanded into units, on a worker."""
     return config_units(config)
+
+
+def _plan_route(_, config) -> list:
+    """The scored units still to route, on a worker."""
+    return route_units(config)
 
 
 def build(pipeline: beam.Pipeline, config: JobConfig):
@@ -163,8 +168,8 @@ class RouteUnit(beam.DoFn):
 def build_route(pipeline: beam.Pipeline, config: RouteConfig):
     return (
         pipeline
-        | "ScoredOutput" >> beam.Create([config.scored])
-        | "ListUnits" >> beam.FlatMap(scored_units)
+        | "ScoredOutput" >> beam.Create([None])
+        | "ListUnits" >> beam.FlatMap(_plan_route, config)
         | "SpreadUnits" >> beam.Reshuffle()
         | "RouteUnits" >> beam.ParDo(RouteUnit(config))
         | "CollectResults" >> beam.combiners.ToList()
@@ -183,6 +188,7 @@ class RunResult:
     summary: dict        # OUT/_SUMMARY.json as written
     seconds: float       # wall time of the pipeline
     counters: dict       # Beam counters of the "winnow" namespace, name -> committed value
+    resumed: int = 0     # units committed by an earlier run of the same configuration, skipped
 
 
 def run_job(config, options) -> RunResult:

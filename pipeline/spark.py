@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from .units import (JobConfig, RouteConfig, SampleConfig, build_processor, config_units, counter_totals, finalize,
-                    finalize_sample, read_for_sample, result_counts, route_router, route_unit, run_unit,
-                    score_sample, scored_units)
+                    finalize_sample, read_for_sample, result_counts, route_router, route_unit, route_units,
+                    run_unit, score_sample)
 
 log = logging.getLogger(__name__)
 SHIPPED = "spark-files:"  # models=spark-files:NAME: the models root shipped with the job under NAME
@@ -193,14 +193,14 @@ def run_spark(config, opts: SparkOptions):
     if hasattr(config, "neural_threads") and config.neural_threads is None:
         config = dataclasses.replace(config, neural_threads=1)  # Spark runs a Python worker per core
     if isinstance(config, RouteConfig):
-        units = scored_units(config.scored)
-        results = _collect(sc, sc.parallelize(units, len(units)).mapPartitions(partial(_route_units, config)),
+        units = route_units(config)
+        results = _collect(sc, sc.parallelize(units, max(1, len(units))).mapPartitions(partial(_route_units, config)),
                            "units", opts.progress)
         summary, counts = finalize(results, config), result_counts(results)
     elif isinstance(config, SampleConfig):
         units = config_units(config)
         run_config = _ship(sc, config, opts)
-        stats, drawn = (sc.parallelize(units, len(units)).mapPartitions(partial(_draw_units, run_config))
+        stats, drawn = (sc.parallelize(units, max(1, len(units))).mapPartitions(partial(_draw_units, run_config))
                         .treeReduce(partial(_merge_draws, config.n)))
         scored = sc.parallelize([drawn], 1).map(partial(_score_drawn, run_config)).collect()[0]
         summary, counts = finalize_sample(scored, stats, config)
@@ -208,7 +208,7 @@ def run_spark(config, opts: SparkOptions):
         units = config_units(config)
         log.info("winnow on Spark (%s): %d units of work", opts.master, len(units))
         run_config = _ship(sc, config, opts)
-        results = _collect(sc, sc.parallelize(units, len(units)).mapPartitions(partial(_run_units, run_config)),
+        results = _collect(sc, sc.parallelize(units, max(1, len(units))).mapPartitions(partial(_run_units, run_config)),
                            "units", opts.progress)
         summary, counts = finalize(results, config), result_counts(results)
     # The counters Beam keeps, from the collected results.

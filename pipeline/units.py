@@ -18,25 +18,28 @@ attempt replaces, never duplicates.
 """
 from __future__ import annotations
 
+import fnmatch
+import glob
 import hashlib
 import logging
 import os
 import posixpath
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from winnow.models import fs
 
+from .commit import SUMMARY_FILE, commit_unit, committed_keys, layout_files, read_records, relative
 from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, Span, has_text_column, line_starts_before, \
-    read_file, shard_key, splittable_format
+    read_file, rejected_record, shard_key, splittable_format
 from .routing import Router, load_thresholds_dict
 from .stages import DEAD_LETTER_SUFFIX, NOT_SAMPLED, REJECTED, REJECTED_FOLDER, SCORED, SHARD_SUFFIX, \
     DocumentProcessor, Progress, ShardWriter, summarize, summary_json
 
 log = logging.getLogger(__name__)
-SUMMARY_FILE = "_SUMMARY.json"
 DEFAULT_SPLIT_BYTES = 64 << 20  # ~15 s of scoring per core: small enough to spread, large enough to amortize
 
 
@@ -60,6 +63,8 @@ class JobConfig:
     # PyTorch threads per worker process for neural LMs (the engine sets it).
     neural_threads: int | None = None
     split_bytes: int = DEFAULT_SPLIT_BYTES  # files larger than this are split (0: never)
+    identity: dict | None = None  # the output's identity (commit.output_identity), in every completion record
+    exclude: tuple[str, ...] = ()  # folders never read as inputs (the output and its staging folder)
 
     @property
     def score_only(self) -> bool:
@@ -80,6 +85,8 @@ class SampleConfig:
     worker_verify: str = "full"
     neural_threads: int | None = None
     split_bytes: int = DEFAULT_SPLIT_BYTES
+    identity: dict | None = None
+    exclude: tuple[str, ...] = ()
 
     thresholds = None
     keep_unscored = False
@@ -101,12 +108,33 @@ class RouteConfig:
     thresholds: dict
     directions: dict            # lang -> score -> side, read from the manifests at launch
     keep_unscored: bool = False
+    identity: dict | None = None
 
     score_only = False
 
     @property
     def inputs(self) -> tuple[str, ...]:
         return (self.scored,)
+
+
+def job_identity(config) -> dict:
+    """The identity of the output a run, sample or route configuration writes (see
+    ``commit.output_identity``): what its rows depend on, not where they come from."""
+    from .commit import output_identity, read_identity, thresholds_digest
+    from .routing import manifest_models
+
+    if isinstance(config, RouteConfig):
+        return output_identity("route", scored=(read_identity(config.scored) or {}).get("fingerprint"),
+                               directions=config.directions, keep_unscored=config.keep_unscored,
+                               thresholds_version=config.thresholds.get("version"),
+                               thresholds=thresholds_digest(config.thresholds))
+    parts = dict(models=manifest_models(config.models), reader=config.reader, split_bytes=config.split_bytes,
+                 thresholds_version=(config.thresholds or {}).get("version"),
+                 thresholds=thresholds_digest(config.thresholds), keep_unscored=config.keep_unscored)
+    if isinstance(config, SampleConfig):
+        return output_identity("sample", sample={"n": config.n, "seed": config.seed, "inputs": list(config.inputs)},
+                               **parts)
+    return output_identity("score-only" if config.score_only else "run", **parts)
 
 
 # --- units -------------------------------------------------------------------------------------
@@ -119,6 +147,7 @@ class Unit:
     split: int = 0
     splits: int = 1
     span: Span | None = None
+    problem: tuple[str, str] | None = None  # (reason, detail): a path that is not read, only accounted for
 
     @property
     def key(self) -> str:
@@ -142,38 +171,182 @@ def input_key_of(shard_name: str) -> str | None:
     return m.group(2) if m else None
 
 
-def expand_inputs(patterns) -> list[str]:
-    """Files matching each pattern (local paths or URIs); fails on a pattern with none."""
-    files, missing = [], []
+@dataclass
+class Inputs:
+    """What the input patterns name: the files to read (in order), paths that cannot be read
+    as files with the reason (each becomes one dead letter), and how many files were left
+    out because they lie in the output."""
+
+    files: list[str]
+    problems: dict[str, tuple[str, str]]
+    excluded: int = 0
+
+    @property
+    def paths(self) -> list[str]:
+        return sorted(set(self.files) | set(self.problems))
+
+
+def _skipped_name(name: str) -> bool:
+    return name.startswith((".", "_"))  # hidden files and _SUCCESS, _rejected/, _winnow/ ...
+
+
+def _inside(path: str, roots) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + ("/" if fs.is_remote(r) else os.sep)) for r in roots)
+
+
+class _Walk:
+    """A recursive walk of local folders that detects symlink loops, reads a file reached by
+    two paths once, and keeps out the output folders."""
+
+    def __init__(self, exclude, found: Inputs):
+        self.exclude = [os.path.realpath(e) for e in exclude if not fs.is_remote(e)]
+        self.found = found
+        self.files_seen: dict = {}
+        self.dirs_seen: set = set()
+
+    def file(self, path: str) -> None:
+        if _inside(os.path.realpath(path), self.exclude):
+            self.found.excluded += 1
+            return
+        try:
+            st = os.stat(path)
+        except OSError:
+            self.found.files.append(path)  # dangling or looping link: the reader says which
+            return
+        if stat.S_ISREG(st.st_mode):
+            ident = (st.st_dev, st.st_ino)
+            first = self.files_seen.get(ident)
+            if first is not None:  # a file reached by two paths is read once, by the one that is no link
+                log.info("%s and %s are the same file; read once", first, path)
+                if os.path.islink(first) and not os.path.islink(path):
+                    self.found.files[self.found.files.index(first)] = path
+                    self.files_seen[ident] = path
+                return
+            self.files_seen[ident] = path
+        self.found.files.append(path)  # not a regular file: the reader rejects it without opening it
+
+    def folder(self, path: str, ancestors: frozenset = frozenset()) -> None:
+        real = os.path.realpath(path)
+        if _inside(real, self.exclude):
+            self.found.excluded += sum(len(names) for _, _, names in os.walk(path))
+            return
+        st = os.stat(path)
+        ident = (st.st_dev, st.st_ino)
+        if ident in ancestors:
+            self.found.problems[path] = ("symlink_loop", f"a link back to the folder {real}, which holds it (a loop); "
+                                                         f"its files are read once, from {real}")
+            return
+        if ident in self.dirs_seen:
+            log.info("%s: a link to a folder already read (%s); read once", path, real)
+            return
+        self.dirs_seen.add(ident)
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            self.found.problems[path] = ("unreadable_file", f"cannot list the folder: {exc}")
+            return
+        for entry in entries:
+            if _skipped_name(entry.name):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows links: a link to a folder is walked too
+            except OSError:
+                is_dir = False
+            if is_dir:
+                self.folder(entry.path, ancestors | {ident})
+            else:
+                self.file(entry.path)
+
+
+def find_inputs(patterns, exclude=()) -> Inputs:
+    """Files matching each pattern (local paths or URIs); folders are read recursively;
+    fails on a pattern that matches nothing. Paths under ``exclude`` (the output) are left out."""
+    found = Inputs([], {})
+    walk = _Walk(exclude, found)
+    missing = []
     for pattern in patterns:
-        if not fs.is_remote(pattern) and os.path.isdir(pattern):
-            pattern = os.path.join(pattern, "*")
-        found = [m.path for m in fs.match(pattern)]
-        if not found and fs.is_remote(pattern) and not any(c in pattern for c in "*?["):
-            found = [m.path for m in fs.match(pattern.rstrip("/") + "/*")]  # a "folder" of an object store
-        # Hidden and "_" files are skipped when a folder or glob finds them, not when named.
-        matched = sorted(p for p in found if p == pattern or not posixpath.basename(p).startswith((".", "_")))
-        if not matched:
+        before = len(found.files) + len(found.problems) + found.excluded
+        if fs.is_remote(pattern):
+            _find_remote(pattern, exclude, found)
+        elif os.path.isdir(pattern):
+            walk.folder(pattern)
+        else:
+            for path in _local_glob(pattern):
+                if os.path.isdir(path):
+                    walk.folder(path)
+                elif path == pattern or not _skipped_name(os.path.basename(path)):
+                    walk.file(path)  # hidden and "_" files are skipped when a glob finds them, not when named
+        if len(found.files) + len(found.problems) + found.excluded == before:
             missing.append(pattern)
-        files.extend(matched)
     if missing:
         raise FileNotFoundError(f"no input files match: {', '.join(missing)}")
-    return sorted(dict.fromkeys(fs.absolute(f) for f in files))
+    found.files = list(dict.fromkeys(fs.absolute(f) for f in found.files))
+    found.problems = {fs.absolute(p): v for p, v in found.problems.items()}
+    return found
 
 
-def config_units(config) -> list[Unit]:
-    """The units of a run or sample configuration."""
-    return plan_units(config.inputs, config.reader, config.split_bytes)
+def _local_glob(pattern: str) -> list[str]:
+    if "**" not in pattern:
+        return sorted(glob.glob(pattern)) or ([pattern] if os.path.lexists(pattern) else [])
+    # "**": walk the folder before the first wildcard (with loop detection) and match the
+    # paths, rather than glob's own recursion, which follows a looping link 40 levels deep.
+    parts = pattern.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base = os.sep.join(parts[:first]) or "."
+    listing = Inputs([], {})
+    if os.path.isdir(base):
+        _Walk((), listing).folder(base)
+    loose = pattern.replace(f"**{os.sep}", "")  # "**/" also matches no folder at all
+    hits = [p for p in listing.files if fnmatch.fnmatchcase(p, pattern) or fnmatch.fnmatchcase(p, loose)]
+    return sorted(hits) + sorted(p for p in listing.problems if fnmatch.fnmatchcase(p, pattern))
 
 
-def plan_units(patterns, reader: ReaderOptions = ReaderOptions(), split_bytes: int = DEFAULT_SPLIT_BYTES
-               ) -> list[Unit]:
+def _find_remote(pattern: str, exclude, found: Inputs) -> None:
+    matched = [m.path for m in fs.match(pattern)]
+    base = pattern.rstrip("/")
+    if not matched and not glob.has_magic(pattern):
+        matched = [m.path for m in fs.match(base + "/**")]  # a "folder" of an object store, recursively
+    for path in sorted(matched):
+        rel = path[len(base) + 1:] if path.startswith(base + "/") else posixpath.basename(path)
+        if path != pattern and any(_skipped_name(part) for part in rel.split("/")):
+            continue
+        if _inside(path, exclude):
+            found.excluded += 1
+        else:
+            found.files.append(path)
+
+
+def expand_inputs(patterns, exclude=()) -> list[str]:
+    """The paths the input patterns name (see :func:`find_inputs`)."""
+    return find_inputs(patterns, exclude).paths
+
+
+def config_units(config, skip_committed: bool = True) -> list[Unit]:
+    """The units of a run or sample configuration still to do: those committed in the
+    output by an earlier run of the same configuration are skipped (resume)."""
+    # Only under the commit protocol (an identity, checked against the output's by
+    # commit.Writer) may a committed unit stand for this run's.
+    done = committed_keys(config.output) if skip_committed and config.identity else set()
+    return plan_units(config.inputs, config.reader, config.split_bytes, exclude=config.exclude, committed=done)
+
+
+def plan_units(patterns, reader: ReaderOptions = ReaderOptions(), split_bytes: int = DEFAULT_SPLIT_BYTES, *,
+               exclude=(), committed=frozenset()) -> list[Unit]:
     """The units of work for the input patterns: a unit per file, several for a large
-    splittable file (deterministic for the same files and ``split_bytes``)."""
-    units = []
-    for path in expand_inputs(patterns):
-        units += split_file(path, reader, split_bytes)
-    return units
+    splittable file (deterministic for the same files and ``split_bytes``), less the
+    ``committed`` unit keys."""
+    found = find_inputs(patterns, exclude)
+    if found.excluded:
+        log.warning("%d file(s) under the output folder are not read as inputs", found.excluded)
+    units = [Unit(path, problem=problem) for path, problem in found.problems.items()]
+    for path in found.files:
+        whole = shard_key(path)
+        if whole in committed:
+            continue
+        # A split file is planned again (its newlines counted: fast next to scoring) and its
+        # committed splits skipped.
+        units += [u for u in split_file(path, reader, split_bytes) if u.key not in committed]
+    return sorted(units, key=lambda u: (u.path, u.split))
 
 
 def split_file(path: str, reader: ReaderOptions, split_bytes: int) -> list[Unit]:
@@ -255,6 +428,16 @@ def build_processor(config) -> DocumentProcessor:
     return processor
 
 
+def unit_records(unit: Unit, reader: ReaderOptions) -> Iterator[tuple[str, dict]]:
+    """The records of a unit: its file's (or span's), or the one dead letter of a path that
+    cannot be read as a file (a symlink loop, say)."""
+    if unit.problem:
+        reason, detail = unit.problem
+        yield rejected_record(unit.path, -1, reason, detail)  # (REJECTED, dead letter)
+        return
+    yield from read_file(unit.path, reader, unit.span)
+
+
 Publish = Callable[[Counter], None]  # (route, lang, reason) -> n, as they happen (an engine's live counters)
 
 
@@ -284,7 +467,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
 
     trace(f"unit start {unit.key}")
     try:
-        for kind, record in read_file(unit.path, config.reader, unit.span):
+        for kind, record in unit_records(unit, config.reader):
             if kind == DOC:
                 batch.append(record)
                 if len(batch) >= config.batch_size:
@@ -302,17 +485,20 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
     except BaseException:
         writer.abort()
         raise
+    result = {**unit_result(config.output, unit.path, unit.key, counts, written, nbytes),
+              "neural_scored": processor.neural_scored - neural_before}
+    commit_unit(config.output, unit.key, [result], config.identity)
     trace(f"unit end {unit.key}")
-    return {**unit_result(unit.path, unit.key, counts, written, nbytes),
-            "neural_scored": processor.neural_scored - neural_before}
+    return result
 
 
-def unit_result(source_file: str, key: str, counts: Counter, written, nbytes: int) -> dict:
+def unit_result(root: str, source_file: str, key: str, counts: Counter, written, nbytes: int) -> dict:
+    """A unit's counts and shards (paths relative to the output root, with their rows)."""
     return {
         "source_file": source_file,
         "shard": key,
         "counts": sorted(counts.items(), key=lambda kv: tuple(str(x) for x in kv[0])),
-        "files": [w.path for w in written],
+        "files": {relative(root, w.path): w.rows for w in written},
         "bytes": nbytes,
     }
 
@@ -340,30 +526,30 @@ def counter_totals(counts) -> Counter:
 # --- the end of a run ------------------------------------------------------------------------
 
 def finalize(results: list[dict], config, mode: str | None = None) -> dict:
-    """Write ``_SUMMARY.json`` from the units' results and remove the shards (and
-    temporary files) that earlier runs or failed attempts left for these inputs."""
-    summary = summarize(results, score_only=config.score_only, mode=mode)
-    written = set(summary["files"])
+    """Write ``_SUMMARY.json`` from the completion records of every unit committed in the
+    output (this run's ``results`` and those of earlier runs it resumed), and remove every
+    file of the output's layout that no record names: shards of units that never committed,
+    temporary files of dead attempts. The summary then describes exactly what is on disk."""
     out = config.output.rstrip("/")
-    # One listing of the output, not one per input: a run may have 100,000 inputs.
-    units = {res["shard"] for res in results}
-    inputs = {input_key_of(f"part-{unit}{SHARD_SUFFIX}") for unit in units} - {None}
-    # Only the output's own layout: never a folder a user keeps under OUT.
-    listing = [m for folder, pattern in (("route=*/lang=*", f"part-*{SHARD_SUFFIX}"), ("route=*/lang=*", ".part-*.tmp"),
-                                         (REJECTED_FOLDER, f"part-*{DEAD_LETTER_SUFFIX}"), (REJECTED_FOLDER, ".part-*.tmp"))
-               for m in fs.match(posixpath.join(out, folder, pattern))]
-
-    def ours(name: str) -> bool:  # a file of these units or inputs: any split, any earlier attempt
-        return unit_key_of(name) in units or input_key_of(name) in inputs
-
-    stale = sorted(m.path for m in listing if ours(posixpath.basename(m.path)) and m.path not in written)
+    fingerprint = (config.identity or {}).get("fingerprint")
+    records = {res["shard"]: {"results": [res]} for res in results}
+    earlier = committed_keys(out) - set(records)
+    records.update(read_records(out, earlier))
+    for key, record in records.items():
+        if "fingerprint" in record and record["fingerprint"] != fingerprint:
+            raise RuntimeError(f"{out}: unit {key} was committed by another configuration "
+                               f"({record['fingerprint']}, not {fingerprint}); rerun with --overwrite")
+    unit_results = [res for record in records.values() for res in record["results"]]
+    summary = summarize(unit_results, score_only=config.score_only, mode=mode)
+    named = {fs.join(out, rel) for rel in summary["files"]}
+    stale = [path for path in layout_files(out) if path not in named]
     fs.delete(stale)
     summary["stale_shards_removed"] = sum(1 for p in stale if not p.endswith(".tmp"))
+    summary["units"] = len(records)
+    summary["units_resumed"] = len(earlier)
     summary["run"] = {"inputs": list(config.inputs), "models": config.models,
-                      "thresholds_version": (config.thresholds or {}).get("version")}
-    tmp = posixpath.join(out, f".{SUMMARY_FILE}.tmp")
-    fs.write_bytes(tmp, summary_json(summary))
-    fs.rename([tmp], [posixpath.join(out, SUMMARY_FILE)])
+                      "thresholds_version": (config.thresholds or {}).get("version"), "fingerprint": fingerprint}
+    fs.write_atomic(fs.join(out, SUMMARY_FILE), summary_json(summary))
     return summary
 
 
@@ -381,7 +567,7 @@ def read_for_sample(unit: Unit, config: SampleConfig) -> Iterator[tuple]:
     stats is ``(source_file, documents, [((rejected, None, reason), n), ...])``."""
     counts: Counter = Counter()
     docs = 0
-    for kind, record in read_file(unit.path, config.reader, unit.span):
+    for kind, record in unit_records(unit, config.reader):
         if kind == DOC:
             docs += 1
             yield sample_key(config.seed, unit.path, record["record_index"]), record
@@ -404,12 +590,12 @@ def score_sample(drawn: list, processor: DocumentProcessor, config: SampleConfig
     except BaseException:
         writer.abort()
         raise
-    return {"rows": rows_out, "files": [w.path for w in written]}
+    return {"rows": rows_out, "files": {relative(config.output, w.path): w.rows for w in written}}
 
 
 def finalize_sample(scored: dict | None, stats: list, config: SampleConfig) -> tuple[dict, Counter]:
     """Summary (read = scored + not_sampled + rejected, per input file) and its counts."""
-    scored = scored or {"rows": [], "files": []}
+    scored = scored or {"rows": [], "files": {}}
     per_file: dict[str, Counter] = {}
     nbytes: Counter = Counter()
     for source, lang, reason, size in scored["rows"]:
@@ -426,16 +612,19 @@ def finalize_sample(scored: dict | None, stats: list, config: SampleConfig) -> t
         counts[(NOT_SAMPLED, None, None)] += docs - sum(counts.values())
         counts.update(rejected)
         results.append({"source_file": path, "shard": config.shard, "counts": list(counts.items()),
-                        "files": [], "bytes": nbytes[path]})
+                        "files": {}, "bytes": nbytes[path]})
     results.append({"source_file": config.inputs[0], "shard": config.shard, "counts": [],
                     "files": scored["files"], "bytes": 0})
-    return finalize(results, config, mode="sample"), result_counts(results)
+    # The sample is one unit: its record holds every input's counts.
+    commit_unit(config.output, config.shard, results, config.identity)
+    return finalize([], config, mode="sample"), result_counts(results)
 
 
 # --- winnow route -----------------------------------------------------------------------------
 
-def scored_units(scored: str) -> list[tuple[str, list[str]]]:
-    """The scored output grouped by shard key: one unit per unit of the scoring run."""
+def scored_units(scored: str, committed=frozenset()) -> list[tuple[str, list[str]]]:
+    """The scored output grouped by shard key: one unit per unit of the scoring run, less
+    the ``committed`` keys (routed by an earlier run of the same configuration)."""
     root = scored.rstrip("/")
     paths = [m.path for m in fs.match(posixpath.join(root, f"route={SCORED}", "*", f"part-*{SHARD_SUFFIX}"))]
     if not paths:
@@ -445,7 +634,12 @@ def scored_units(scored: str) -> list[tuple[str, list[str]]]:
     units: dict[str, list[str]] = {}
     for path in sorted(paths):
         units.setdefault(unit_key_of(posixpath.basename(path)), []).append(path)
-    return sorted(units.items())
+    return sorted((key, files) for key, files in units.items() if key not in committed)
+
+
+def route_units(config: RouteConfig) -> list[tuple[str, list[str]]]:
+    """The scored units a route configuration still has to do (resume)."""
+    return scored_units(config.scored, committed_keys(config.output) if config.identity else set())
 
 
 def route_unit(unit: tuple[str, list[str]], router: Router, version: str, config: RouteConfig) -> dict:
@@ -482,7 +676,9 @@ def route_unit(unit: tuple[str, list[str]], router: Router, version: str, config
     except BaseException:
         writer.abort()
         raise
-    return unit_result(source, key, counts, written, nbytes)
+    result = unit_result(config.output, source, key, counts, written, nbytes)
+    commit_unit(config.output, key, [result], config.identity)
+    return result
 
 
 def route_router(config: RouteConfig) -> tuple[Router, str]:

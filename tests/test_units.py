@@ -8,6 +8,7 @@ import pytest
 
 from conftest import SAMPLE_WEB
 from test_pipeline import _canonical, assert_reconciles, run
+from winnow.pipeline.commit import OutputError
 from winnow.pipeline.readers import ReaderOptions, line_starts_before, read_file
 from winnow.pipeline.units import Unit, input_key_of, plan_units, split_file, unit_key_of
 
@@ -102,10 +103,13 @@ def test_a_split_run_gives_the_rows_of_an_unsplit_run(models_root, tmp_path):
         assert split.summary[key] == whole.summary[key], key
     assert _canonical(tmp_path / "split") == _canonical(tmp_path / "whole")
     assert len(split.summary["files"]) > len(whole.summary["files"])
-    # Rerunning unsplit over the split output replaces every split shard of those inputs.
-    again = run(models_root, inputs, tmp_path / "split", split_bytes=0)
-    assert again.summary["stale_shards_removed"] > 0
+    # Another split size is another configuration: refused, or with --overwrite replacing
+    # every split shard of the first run.
+    with pytest.raises(OutputError, match="--split-size"):
+        run(models_root, inputs, tmp_path / "split", split_bytes=0)
+    again = run(models_root, inputs, tmp_path / "split", split_bytes=0, overwrite=True)
     assert_reconciles(again, tmp_path / "split")
+    assert not list((tmp_path / "split").rglob("part-*-s0*"))
     assert _canonical(tmp_path / "split") == _canonical(tmp_path / "whole")
 
 
