@@ -700,11 +700,13 @@ def cmd_tune(args) -> int:
 
 def cmd_report(args) -> int:
     from .report import build_report, write_report
-    from .routing import manifest_directions, read_thresholds_file
+    from .routing import load_thresholds_dict, manifest_directions, read_thresholds_file
     from .tuning import load_scored, read_labels
 
     directions = manifest_directions(args.models)
     thresholds = read_thresholds_file(args.thresholds) if args.thresholds else None
+    if thresholds:
+        load_thresholds_dict(thresholds, directions, source=args.thresholds)  # a bad file: exit 2, before reading
     labels = read_labels(args.labels) if args.labels else None
     table = load_scored(args.scored, max_rows=args.max_rows)
     report = build_report(table, directions, thresholds=thresholds, labels=labels,

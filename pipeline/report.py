@@ -14,6 +14,9 @@ import json
 import math
 
 import numpy as np
+import pyarrow as pa
+
+from winnow.schemas.arrow import SCORE_COLUMNS
 
 from .tuning import TuneOptions, _json_safe, transform, tune_score
 
@@ -25,11 +28,17 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
                  opts: TuneOptions | None = None, title: str = "Winnow threshold report") -> dict:
     """The report's data (what the JSON holds); :func:`render_html` draws it."""
     opts = opts or TuneOptions()
-    cols = table.to_pydict()
+    # Python objects only for the few columns read row by row (memory: the text column stays
+    # in Arrow, and a sample document's text is taken when it is shown).
+    scores_used = sorted({score for d in directions.values() for score in d} & set(table.column_names))
+    cols = table.select([c for c in ("lang", "doc_id") if c in table.column_names]).to_pydict()
     langs = np.array(cols["lang"], dtype=object)
-    texts = np.array(cols.get("text", [""] * len(langs)), dtype=object)
+    texts = table.column("text").combine_chunks() if "text" in table.column_names else pa.array([""] * len(langs))
     ids = np.array(cols["doc_id"], dtype=object)
-    tokens = np.array([t or 0 for t in cols.get("n_tokens", [0] * len(langs))], dtype=float)
+    tokens = (np.nan_to_num(table.column("n_tokens").to_numpy(zero_copy_only=False).astype(float))
+              if "n_tokens" in table.column_names else np.zeros(len(langs)))
+    numeric = {score: table.column(score).to_numpy(zero_copy_only=False).astype(float) for score in scores_used
+               if pa.types.is_floating(table.schema.field(score).type) or pa.types.is_integer(table.schema.field(score).type)}
     report = {"title": title, "thresholds_version": (thresholds or {}).get("version"), "languages": {}}
     router = None
     if thresholds:
@@ -48,7 +57,8 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
         dropped = np.array([d.route == "drop" for d in decisions], dtype=bool)
         scores = {}
         for score, direction in sorted(directions[lang].items()):
-            raw = _floats(np.array(cols.get(score, [None] * len(langs)), dtype=object)[mask])
+            raw = numeric[score][mask] if score in numeric else _floats(
+                table.column(score).to_pylist() if score in table.column_names else [None] * len(langs))[mask]
             diag = tune_score(score, direction, raw, opts, lab)
             # Only finite cuts and bands are drawn (a None, NaN or infinite one is left out).
             cuts = [float(r["value"]) for r in rules if r.get("score") == score and _finite(r.get("value"))]
@@ -56,7 +66,7 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
             scores[score] = {
                 "direction": direction, "diagnostics": diag, "thresholds": cuts, "cascade_bands": bands,
                 "histogram": _histogram(score, raw, cuts + [v for b in bands for v in b], diag),
-                "samples": _samples(score, raw, texts[mask], ids[mask], cuts, direction),
+                "samples": _samples(score, raw, _Taken(texts, np.where(mask)[0]), ids[mask], cuts, direction),
             }
         entry = {"documents": int(mask.sum()), "scores": scores, "rules": rules}
         if router is not None:
@@ -75,6 +85,16 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
                                       "fn": int((~pred & (y == 1)).sum()), "tn": int((~pred & (y == 0)).sum())}
         report["languages"][lang] = entry
     return _json_safe(report)
+
+
+class _Taken:
+    """Rows ``index`` of an Arrow string array, read one at a time (``taken[i]``)."""
+
+    def __init__(self, array, index):
+        self.array, self.index = array, index
+
+    def __getitem__(self, i):
+        return self.array[int(self.index[i])].as_py()
 
 
 def _finite(v) -> bool:
@@ -121,7 +141,8 @@ def _decisions(table, mask, lang: str, router) -> list:
     min_tokens, reader reasons), so the report shows what run does."""
     if router is None:
         return []
-    rows = table.filter(mask).to_pylist()
+    needed = [c for c in table.column_names if c in ("route", "reason", "n_lines", "n_tokens") or c in SCORE_COLUMNS]
+    rows = table.select(needed).filter(mask).to_pylist()
     return [router.decide(skip=r.get("reason") if r.get("route") == "scored" else None, lang=lang,
                           n_lines=r.get("n_lines") if r.get("n_lines") is not None else 1,
                           n_tokens=r.get("n_tokens"), scores=r) for r in rows]
