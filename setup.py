@@ -51,7 +51,7 @@ setup(
         # The Spark engine (winnow run --engine spark). Spark 4 runs on Java 17 or 21.
         "spark": ["pyspark==4.1.1"],
         # DuckDB and Polars only read the output back in the one-table tests.
-        "test": ["pytest>=8", "hypothesis>=6.100", "torch==2.13.0", "safetensors>=0.4,<1",
+        "test": ["pytest>=8", "hypothesis==6.170.17", "torch==2.13.0", "safetensors>=0.4,<1",
                  "pyspark==4.1.1", "duckdb==1.4.1", "polars==1.34.0"],
         # Dataflow: GCS filesystem and the Dataflow runner (the docker/ image installs it).
         "gcp": ["apache-beam[gcp]==2.77.0"],

@@ -11,19 +11,29 @@ URIs read alike.
 Formats (``--format auto`` picks by name):
   warc     WARC ``response`` records; main text extracted from HTML with Resiliparse
   wet      WARC ``conversion`` records (Common Crawl WET)
-  jsonl    JSON lines, ``.gz``/``.zst`` allowed; configurable id and text fields
+  jsonl    JSON lines, ``.gz``/``.zst``/``.bz2`` allowed; configurable id and text fields
   parquet  a text column (and optional id column)
   text     plain text, one document per line
+
+Hostile input is bounded: a local path that is not a regular file is refused before it is
+opened; compressed files stop with a ``decompression_bomb`` dead letter once they expand
+past ``max(max_expansion_ratio x compressed bytes read, expansion_floor_bytes)``; a WARC
+block or an HTTP body (after its Content-Encoding) over ``max_record_bytes`` is rejected as
+``too_large`` without being held whole; a WARC record whose Content-Length lies is a dead
+letter and the reader resynchronises at the next record.
 """
 from __future__ import annotations
 
+import bisect
 import bz2
+import errno
 import gzip
 import hashlib
-import io
 import json
+import os
 import posixpath
 import re
+import stat
 import zlib
 from dataclasses import dataclass
 from typing import Iterator
@@ -32,6 +42,9 @@ DOC = "doc"
 REJECTED = "rejected"
 FORMATS = ("auto", "warc", "wet", "jsonl", "parquet", "text")
 PREVIEW_BYTES = 512
+MAX_RECORD_BYTES = 32 << 20       # default ReaderOptions.max_record_bytes
+MAX_EXPANSION_RATIO = 100         # default ReaderOptions.max_expansion_ratio
+EXPANSION_FLOOR_BYTES = 64 << 20  # default ReaderOptions.expansion_floor_bytes
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,13 @@ class ReaderOptions:
     id_field: str = "id"
     url_field: str = "url"
     max_doc_chars: int = 5_000_000  # longer documents are rejected as too_large
+    # A WARC/WET record block, or an HTTP body after its Content-Encoding, over this many
+    # bytes is rejected as too_large without being held in memory whole.
+    max_record_bytes: int = MAX_RECORD_BYTES
+    # A compressed file whose output passes max(ratio x compressed bytes read, floor) is cut
+    # off there with a decompression_bomb dead letter (ratio 0: no cap).
+    max_expansion_ratio: int = MAX_EXPANSION_RATIO
+    expansion_floor_bytes: int = EXPANSION_FLOOR_BYTES
 
 
 COMPRESSIONS = (".gz", ".zst", ".zstd", ".bz2")
@@ -141,57 +161,253 @@ def _open_raw(path: str):
     return fs.open_read(path)
 
 
-def _decompressed(path: str, raw) -> io.BufferedIOBase:
+class _Unreadable(Exception):
+    """A local input refused before (or instead of) reading it: ``reason`` and detail."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+               (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a file of this mode is, if not a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _FILE_KINDS if test(mode)), f"special file (mode {mode:o})")
+
+
+def _open_input(path: str):
+    """The raw byte stream of an input. A local path is checked with ``os.stat`` first: a
+    FIFO, device, socket or directory is never opened (opening a FIFO blocks), and a
+    dangling symlink or a symlink loop is named as such. URIs open through ``fs``."""
+    from winnow.models import fs
+
+    if fs.is_remote(path):
+        return fs.open_read(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise _Unreadable("dangling_symlink", f"a symbolic link to {os.readlink(path)!r}, which does not exist")
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Unreadable("symlink_loop", f"symbolic links that loop: {exc.strerror}") from None
+        raise
+    if kind := _not_regular(mode):
+        raise _Unreadable("not_a_regular_file", f"a {kind}, not a regular file: not opened")
+    # O_NONBLOCK: should the path become a FIFO between the stat and the open, open returns.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if kind := _not_regular(mode):
+            raise _Unreadable("not_a_regular_file", f"a {kind}, not a regular file (it changed while opening)")
+        if getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# --- decompression with caps --------------------------------------------------------------------
+
+READ_CHUNK = 1 << 20  # bytes read, or decompressed, per step
+_RAW_CHUNK = 1 << 16  # compressed bytes read per step
+_MIN_CHUNK = 1 << 16  # a decompressor returns once it has this much
+_ZSTD_SLICE = 512     # zstd input per call: zstd expands at most ~32768x, so <= ~16 MiB out per call
+
+
+class _Corrupt(Exception):
+    """A compressed stream that is truncated, damaged, or followed by bytes that are not
+    another member of it."""
+
+
+class _Bomb(Exception):
+    """A compressed stream that expanded past the reader's cap."""
+
+
+class _Plain:
+    """An uncompressed stream, a chunk at a time (the interface of :class:`_Inflater`)."""
+
+    kind = None
+
+    def __init__(self, raw, head: bytes = b""):
+        self._raw, self._head = raw, head
+
+    def chunk(self) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head + self._raw.read(READ_CHUNK - len(head))
+        return self._raw.read(READ_CHUNK)
+
+    def member_start(self, offset: int) -> int:
+        return offset
+
+
+class _Inflater:
+    """Decompressed bytes of a gzip, zstd or bz2 stream, a bounded chunk a call (one
+    decompressor call gives at most READ_CHUNK; zstd, fed _ZSTD_SLICE bytes, ~16 MiB).
+
+    Multi-member gzip (NUL padding between members allowed), multi-frame zstd and
+    multi-stream bz2 are read to the end. Raises :class:`_Corrupt` for a stream that ends
+    inside a member, is damaged, or has trailing bytes that are no member (any codec error,
+    ``zstandard.ZstdError`` included, becomes ``_Corrupt``), after returning what came
+    before; raises :class:`_Bomb` once the output passes max(ratio x compressed bytes
+    consumed, floor). With ``track``, remembers where members start, for
+    :meth:`member_start`.
+    """
+
+    def __init__(self, raw, kind: str, options: ReaderOptions, head: bytes = b"", track: bool = False):
+        self._raw, self.kind = raw, kind
+        self._ratio, self._floor = options.max_expansion_ratio, options.expansion_floor_bytes
+        self._in, self._ipos = head, 0  # compressed bytes not yet given to a decompressor
+        self._d = None                  # the current member's decompressor; None between members
+        self._full = False              # the last call stopped at its output limit
+        self._raw_eof = False
+        self._members_read = 0
+        self._at_member_start = True
+        self.consumed = 0               # compressed bytes used
+        self.produced = 0
+        self._track = track
+        self._starts: list[tuple[int, int]] = [(0, 0)]  # (uncompressed, compressed) member starts
+        self._error: Exception | None = None
+        if kind == "zstd":
+            import zstandard
+
+            self._new = zstandard.ZstdDecompressor().decompressobj
+            self._codec_errors = (zstandard.ZstdError, zlib.error, OSError, EOFError, ValueError)
+        else:
+            self._new = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), "bz2": bz2.BZ2Decompressor}[kind]
+            self._codec_errors = (zlib.error, OSError, EOFError, ValueError)
+
+    def member_start(self, offset: int) -> int:
+        """The compressed offset of the member holding uncompressed byte ``offset`` (offsets
+        asked for must not decrease)."""
+        starts = self._starts
+        i = bisect.bisect_right(starts, (offset, float("inf"))) - 1
+        if i > 0:
+            del starts[:i]
+        return starts[0][1]
+
+    def chunk(self) -> bytes:
+        if self._error is not None:
+            raise self._error
+        out, n = [], 0
+        try:
+            while n < _MIN_CHUNK:
+                piece = self._step()
+                if piece is None:
+                    break
+                if piece:
+                    self.produced += len(piece)
+                    limit = max(self._ratio * self.consumed, self._floor) if self._ratio else None
+                    if limit is not None and self.produced > limit:
+                        keep = len(piece) - (self.produced - limit)  # deliver up to the cap, not past it
+                        if keep > 0:
+                            out.append(piece[:keep])
+                        raise _Bomb(f"the {self.kind} stream expanded past {limit} bytes from {self.consumed} "
+                                    f"compressed bytes (max(max_expansion_ratio {self._ratio} x, "
+                                    f"expansion_floor_bytes {self._floor})); stopped reading there")
+                    out.append(piece)
+                    n += len(piece)
+        except (_Corrupt, _Bomb) as exc:
+            self._error = exc
+        except self._codec_errors as exc:
+            where = (f"after {self._members_read} complete member(s), the bytes at compressed byte {self.consumed} "
+                     f"are not {self.kind} data" if self._d is None or self._at_member_start
+                     else f"{self.kind} data damaged near compressed byte {self.consumed}")
+            self._error = _Corrupt(f"{where}: {type(exc).__name__}: {exc}")
+        if self._error is not None and not out:
+            raise self._error
+        return b"".join(out)
+
+    def _step(self) -> bytes | None:
+        """Some output (maybe empty), or None at the clean end of the stream."""
+        if self._ipos >= len(self._in) and not (self._full and self._d is not None):
+            if self._raw_eof:
+                return None
+            data = self._raw.read(_RAW_CHUNK)
+            if not data:
+                self._raw_eof = True
+                if self._d is not None:
+                    raise _Corrupt(f"the {self.kind} stream ends inside member {self._members_read + 1}, at "
+                                   f"compressed byte {self.consumed} (a truncated file)")
+                return None
+            self._in, self._ipos = data, 0
+        if self._d is None:  # a new member starts here
+            if self.kind == "gzip" and self._members_read:  # gzip files may be padded with NULs after a member
+                skip = len(self._in) - self._ipos - len(self._in[self._ipos:].lstrip(b"\0"))
+                self._ipos += skip
+                self.consumed += skip
+                if self._ipos >= len(self._in):
+                    return b""
+            self._d = self._new()
+            self._at_member_start = True
+            if self._track:
+                self._starts.append((self.produced, self.consumed))
+        d = self._d
+        if self.kind == "gzip":
+            data = self._in[self._ipos:] if self._ipos else self._in
+            out = d.decompress(data, READ_CHUNK)
+            rest = d.unused_data if d.eof else d.unconsumed_tail
+            used = len(data) - len(rest)
+            self._in, self._ipos = rest, 0
+        elif self.kind == "zstd":
+            data = self._in[self._ipos:self._ipos + _ZSTD_SLICE]
+            out = d.decompress(data) if data else b""
+            used = len(data) - (len(d.unused_data) if d.eof else 0)
+            self._ipos += used
+        else:  # bz2 buffers its input itself; with needs_input false, more output is pending
+            if not d.needs_input:
+                out = d.decompress(b"", READ_CHUNK)
+                used = 0
+            else:
+                data = self._in[self._ipos:] if self._ipos else self._in
+                out = d.decompress(data, READ_CHUNK)
+                used = len(data)
+                self._in, self._ipos = b"", 0
+            if d.eof and d.unused_data:  # the next stream's bytes: give them back
+                used -= len(d.unused_data)
+                self._in, self._ipos = d.unused_data + self._in[self._ipos:], 0
+        self.consumed += used
+        if out or used:
+            self._at_member_start = False
+        self._full = (len(out) >= READ_CHUNK if self.kind == "gzip"
+                      else not d.needs_input and not d.eof if self.kind == "bz2" else False)
+        if d.eof:
+            self._d = None
+            self._full = False
+            self._members_read += 1
+        return out
+
+
+def _compression_by_name(path: str) -> str | None:
     name = path.lower()
     if name.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return "gzip"
     if name.endswith((".zst", ".zstd")):
-        return io.BufferedReader(_ZstdReader(raw))
+        return "zstd"
     if name.endswith(".bz2"):
-        return bz2.BZ2File(raw, mode="rb")
-    return raw
+        return "bz2"
+    return None
 
 
-class _ZstdReader(io.RawIOBase):
-    """Zstandard decompression that, unlike zstandard's stream_reader, fails on a file
-    that ends inside a frame (a truncated download) instead of ending quietly."""
+def _source(raw, kind: str | None, options: ReaderOptions, head: bytes = b"", track: bool = False):
+    return _Plain(raw, head) if kind is None else _Inflater(raw, kind, options, head, track)
 
-    def __init__(self, raw, chunk: int = 1 << 20):
-        import zstandard
 
-        self._raw = raw
-        self._chunk = chunk
-        self._new = zstandard.ZstdDecompressor().decompressobj
-        self._dobj = self._new()
-        self._pending = b""
-        self._mid_frame = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            data = self._raw.read(self._chunk)
-            if not data:
-                if self._mid_frame:
-                    raise EOFError("zstd stream ended inside a frame (truncated file)")
-                return 0
-            self._pending = self._feed(data)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def _feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            out.append(self._dobj.decompress(data))
-            self._mid_frame = not self._dobj.eof
-            data = self._dobj.unused_data if self._dobj.eof else b""
-            if self._dobj.eof:
-                self._dobj = self._new()  # next frame (files may hold several)
-                self._mid_frame = bool(data)
-        return b"".join(out)
+def _sniffed_source(raw, options: ReaderOptions):
+    """A WARC stream, compressed or not, told by its first bytes (as WARC readers do)."""
+    head = raw.read(4)
+    kind = ("gzip" if head[:2] == b"\x1f\x8b" else "zstd" if head == b"\x28\xb5\x2f\xfd"
+            else "bz2" if head[:3] == b"BZh" else None)
+    return _source(raw, kind, options, head, track=True)
 
 
 def read_file(path: str, options: ReaderOptions = ReaderOptions(), span: Span | None = None
@@ -204,7 +420,10 @@ def read_file(path: str, options: ReaderOptions = ReaderOptions(), span: Span | 
         yield _rejected(path, -1, "unknown_format", exc)
         return
     try:
-        raw = _open_raw(path)
+        raw = _open_input(path)
+    except _Unreadable as exc:
+        yield _rejected(path, -1, exc.reason, exc)
+        return
     except Exception as exc:  # noqa: BLE001 - any failure to open is this file's dead letter
         yield _rejected(path, -1, "unreadable_file", f"{type(exc).__name__}: {exc}")
         return
@@ -239,50 +458,91 @@ def splittable_format(path: str, options: ReaderOptions) -> str | None:
 # --- JSON lines and plain text ------------------------------------------------------------
 
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError)
+_WHITESPACE = re.compile(rb"[ \t\n\r\x0b\x0c]+")  # what bytes.strip() strips (one class: no regex stack)
 
 
-def _lines(path: str, raw, max_bytes: int, span: Span | None = None
+def _lines(path: str, raw, max_bytes: int, options: ReaderOptions, span: Span | None = None
            ) -> Iterator[tuple[int, int, bytes | Exception]]:
-    """(line index, byte offset, line) of a possibly compressed file; an exception last.
+    """(line index, byte offset, line) of each non-blank line of a possibly compressed
+    file; an exception last if the file breaks off (a :class:`_Bomb` if it expands past the
+    caps). Blank lines count in the indices but are skipped a run at a time.
 
-    A line longer than ``max_bytes`` is never held in memory whole: it comes back as a
-    :class:`_TooLong` (its head and full size) and the rest of it is skipped. With a
-    ``span`` (uncompressed files only), just the lines starting in ``[start, end)``.
+    Reads blocks, not lines. A line longer than ``max_bytes`` is never held in memory whole:
+    it comes back as a :class:`_TooLong` (its head and full size) and the rest of it is
+    skipped. With a ``span`` (uncompressed files only), just the lines starting in
+    ``[start, end)``.
     """
-    offset = 0
+    offset = 0   # file offset of buf[pos]
     index = 0
     end = None
+    buf, pos = b"", 0
+    eof = False
     try:
-        stream = _decompressed(path, raw)
         if span is not None:
             index, end = span.first_index, span.end
+            source = _Plain(raw)
             if span.start > 0:
                 # The line that holds byte start-1 belongs to the span before (or ends right there).
-                stream.seek(span.start - 1)
-                offset = span.start - 1 + _skip_line(stream)
+                raw.seek(span.start - 1)
+                offset = span.start - 1
+                while True:
+                    buf = source.chunk()
+                    if not buf:
+                        return
+                    nl = buf.find(b"\n")
+                    if nl >= 0:
+                        offset += nl + 1
+                        pos = nl + 1
+                        break
+                    offset += len(buf)
+        else:
+            source = _source(raw, _compression_by_name(path), options)
         while end is None or offset < end:
-            line = stream.readline(max_bytes)
-            if not line:
+            blank = _WHITESPACE.match(buf, pos)
+            if blank:  # blank lines: those that end inside this run of whitespace
+                last = buf.rfind(b"\n", pos, blank.end())
+                if last >= 0:
+                    index += buf.count(b"\n", pos, last + 1)
+                    offset += last + 1 - pos
+                    pos = last + 1
+                    continue
+            nl = buf.find(b"\n", pos, pos + max_bytes)
+            if nl >= 0:
+                yield index, offset, buf[pos:nl + 1]
+                offset += nl + 1 - pos
+                pos = nl + 1
+                index += 1
+                continue
+            if len(buf) - pos >= max_bytes:  # an over-long line: keep its head, skip the rest
+                head, nl = buf[pos:pos + PREVIEW_BYTES], buf.find(b"\n", pos + max_bytes)
+                size = (nl + 1 if nl >= 0 else len(buf)) - pos
+                buf, pos = (buf[nl + 1:], 0) if nl >= 0 else (b"", 0)
+                while nl < 0 and not eof:
+                    data = source.chunk()
+                    if not data:
+                        eof = True
+                        break
+                    nl = data.find(b"\n")
+                    if nl >= 0:
+                        size += nl + 1
+                        buf = data[nl + 1:]
+                        break
+                    size += len(data)
+                yield index, offset, _TooLong(head, size)
+                offset += size
+                index += 1
+                continue
+            if eof:
+                if buf[pos:].strip():  # the last line, without a newline
+                    yield index, offset, buf[pos:]
                 return
-            size = len(line)
-            if size == max_bytes and not line.endswith(b"\n"):
-                size += _skip_line(stream)  # the rest of an over-long line
-                line = _TooLong(line, size)
-            yield index, offset, line
-            offset += size
-            index += 1
-    except _STREAM_ERRORS + (RuntimeError,) as exc:  # zstandard raises ZstdError(RuntimeError)
+            data = source.chunk()
+            if data:
+                buf, pos = buf[pos:] + data, 0
+            else:
+                eof = True
+    except (_Corrupt, _Bomb) + _STREAM_ERRORS + (RuntimeError,) as exc:
         yield index, offset, exc
-
-
-def _skip_line(stream) -> int:
-    """Read up to and including the next newline; the number of bytes read."""
-    n = 0
-    while True:
-        more = stream.readline(1 << 20)
-        n += len(more)
-        if not more or more.endswith(b"\n"):
-            return n
 
 
 def line_starts_before(path: str, positions: list[int], chunk: int = 8 << 20) -> list[int]:
@@ -339,11 +599,17 @@ def _clean_str(value, *, convert: bool = False) -> str | None:
     return value if _encodable(value) else value.encode("utf-8", "backslashreplace").decode("ascii")
 
 
+def _broken_off(path, index, offset, exc: Exception) -> tuple[str, dict]:
+    """The dead letter for the rest of a line file that broke off at line ``index``."""
+    reason = "decompression_bomb" if isinstance(exc, _Bomb) else "corrupt_file"
+    return _rejected(path, index, reason, f"stopped reading at line {index}, byte {offset} of the decompressed "
+                     f"stream: {type(exc).__name__}: {exc}", offset=offset)
+
+
 def _read_jsonl(path, raw, options: ReaderOptions, span: Span | None = None):
-    for index, offset, line in _lines(path, raw, _line_limit(options), span):
+    for index, offset, line in _lines(path, raw, _line_limit(options), options, span):
         if isinstance(line, Exception):
-            yield _rejected(path, index, "corrupt_file", f"stopped reading at byte {offset} of the decompressed "
-                            f"stream: {type(line).__name__}: {line}", offset=offset)
+            yield _broken_off(path, index, offset, line)
             return
         if isinstance(line, _TooLong):
             yield _rejected(path, index, "too_large", f"a {line.size}-byte line, over the reader's limit for "
@@ -389,9 +655,9 @@ def _read_jsonl(path, raw, options: ReaderOptions, span: Span | None = None):
 
 
 def _read_text(path, raw, options: ReaderOptions, span: Span | None = None):
-    for index, offset, line in _lines(path, raw, options.max_doc_chars * 4 + 2, span):
+    for index, offset, line in _lines(path, raw, options.max_doc_chars * 4 + 2, options, span):
         if isinstance(line, Exception):
-            yield _rejected(path, index, "corrupt_file", f"{type(line).__name__}: {line}", offset=offset)
+            yield _broken_off(path, index, offset, line)
             return
         if isinstance(line, _TooLong):
             yield _rejected(path, index, "too_large", f"a {line.size}-byte line", offset=offset, raw=bytes(line),
@@ -412,14 +678,41 @@ def _read_text(path, raw, options: ReaderOptions, span: Span | None = None):
 
 # --- Parquet ----------------------------------------------------------------------------------
 
-def has_text_column(schema, options: ReaderOptions) -> bool:
-    """Whether a Parquet schema has the string column the reader takes the text from."""
+def _is_text_type(t) -> bool:
+    """Whether the reader takes text from a column of this type: string, large_string,
+    string_view, binary, large_binary, binary_view (binary decoded as UTF-8), or a
+    dictionary of those."""
     import pyarrow as pa
 
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    tests = ("is_string", "is_large_string", "is_string_view", "is_binary", "is_large_binary", "is_binary_view")
+    return any(getattr(pa.types, name, lambda _: False)(t) for name in tests)
+
+
+def has_text_column(schema, options: ReaderOptions) -> bool:
+    """Whether a Parquet schema has the string (or binary) column the reader takes the text from."""
     if options.text_field not in schema.names:
         return False
-    text_type = schema.field(options.text_field).type
-    return pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
+    return _is_text_type(schema.field(options.text_field).type)
+
+
+def _as_bytes(column):
+    """A text column as an Arrow array of bytes (strings are not validated as UTF-8 by
+    Arrow, so they are decoded per row here, where a bad row is one dead letter)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    t = column.type
+    target = (pa.binary() if pa.types.is_string(t) else pa.large_binary() if pa.types.is_large_string(t)
+              else pa.binary_view() if getattr(pa.types, "is_string_view", lambda _: False)(t) else None)
+    if target is not None:
+        try:
+            column = column.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass  # read as strings: a row of bad UTF-8 then ends the file as corrupt_file
+    return column
 
 
 def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
@@ -431,31 +724,39 @@ def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
         yield _rejected(path, -1, "corrupt_file", f"not a readable Parquet file: {type(exc).__name__}: {exc}")
         return
     schema = pf.schema_arrow
-    text_type = schema.field(options.text_field).type if options.text_field in schema.names else None
+    index = span.first_index if span else 0
+    groups = list(range(span.start, span.end)) if span else None
     if not has_text_column(schema, options):
-        found = f"its type is {text_type}" if text_type is not None else f"columns are {', '.join(schema.names)}"
-        yield _rejected(path, -1, "bad_schema", f"needs a string column {options.text_field!r} (--text-field); "
-                        f"{found}", raw_bytes=pf.metadata.num_rows)
+        yield from _parquet_bad_schema(path, pf, options, index, groups)
         return
     columns = [options.text_field] + [c for c in (options.id_field, options.url_field)
                                       if c in schema.names and c != options.text_field]
-    index = span.first_index if span else 0
-    groups = list(range(span.start, span.end)) if span else None
     try:
         for batch in pf.iter_batches(columns=columns, batch_size=4096, row_groups=groups):
-            data = batch.to_pydict()
-            texts = data[options.text_field]
-            ids = data.get(options.id_field, [None] * len(texts))
-            urls = data.get(options.url_field, [None] * len(texts))
-            for text, doc_id, url in zip(texts, ids, urls):
+            texts = _as_bytes(batch.column(options.text_field)).to_pylist()
+            n = len(texts)
+            ids = batch.column(options.id_field).to_pylist() if options.id_field in batch.schema.names \
+                and options.id_field != options.text_field else [None] * n
+            urls = batch.column(options.url_field).to_pylist() if options.url_field in batch.schema.names \
+                and options.url_field != options.text_field else [None] * n
+            for value, doc_id, url in zip(texts, ids, urls):
                 doc_id = _clean_str(doc_id, convert=True)
                 url = _clean_str(url)
-                if text is None:
+                if value is None:
                     yield _rejected(path, index, "missing_field", f"{options.text_field!r} is null",
                                     doc_id=doc_id, url=url)
-                elif _too_large(text, options):
+                    index += 1
+                    continue
+                try:
+                    text = value.decode("utf-8") if isinstance(value, bytes) else value
+                except UnicodeDecodeError as exc:
+                    yield _rejected(path, index, "invalid_utf8", f"row {index}: {exc}", raw=value,
+                                    doc_id=doc_id, url=url)
+                    index += 1
+                    continue
+                if _too_large(text, options):
                     yield _rejected(path, index, "too_large", f"{len(text)} characters", raw=text[:PREVIEW_BYTES],
-                                    raw_bytes=len(text), doc_id=doc_id, url=url)
+                                    raw_bytes=len(value), doc_id=doc_id, url=url)
                 else:
                     yield _doc(path, index, text, doc_id=doc_id, url=url)
                 index += 1
@@ -463,40 +764,427 @@ def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
         yield _rejected(path, index, "corrupt_file", f"stopped reading at row {index}: {type(exc).__name__}: {exc}")
 
 
+def _parquet_bad_schema(path, pf, options: ReaderOptions, index: int, groups):
+    """One ``bad_schema`` dead letter per row of a file with no usable text column, so that
+    every row is counted; each carries a preview of its value where there is one."""
+    schema = pf.schema_arrow
+    field = options.text_field
+    if field in schema.names:
+        why = f"column {field!r} is {schema.field(field).type}, not a string or binary column (--text-field)"
+        columns = [field]
+    else:
+        why = f"no column {field!r} (--text-field); the file's columns are {', '.join(schema.names) or 'none'}"
+        columns = []
+    columns += [c for c in (options.id_field, options.url_field) if c in schema.names and c not in columns]
+    meta = pf.metadata
+    groups = list(range(meta.num_row_groups)) if groups is None else groups
+    try:
+        for g in groups:
+            if columns:
+                batches = pf.iter_batches(columns=columns, batch_size=4096, row_groups=[g])
+                rows = ((batch.num_rows, {c: batch.column(c).to_pylist() for c in columns}) for batch in batches)
+            else:
+                rows = iter([(meta.row_group(g).num_rows, {})])
+            for n, data in rows:
+                for i in range(n):
+                    preview = repr(data[field][i])[:PREVIEW_BYTES] if field in data else None
+                    doc_id = _clean_str(data[options.id_field][i], convert=True) \
+                        if options.id_field in data and options.id_field != field else None
+                    url = _clean_str(data[options.url_field][i]) \
+                        if options.url_field in data and options.url_field != field else None
+                    detail = f"row {index}: {why}" + (f"; its value is {preview[:200]}" if preview is not None else "")
+                    yield _rejected(path, index, "bad_schema", detail, raw=preview, doc_id=doc_id, url=url)
+                    index += 1
+    except Exception as exc:  # noqa: BLE001
+        yield _rejected(path, index, "corrupt_file", f"stopped reading at row {index}: {type(exc).__name__}: {exc}")
+
+
 # --- WARC and WET ------------------------------------------------------------------------------
+#
+# The framing is read here, not by a library, so that a record whose Content-Length lies
+# costs that record only: a record is a version line (``WARC/1.0``), header lines up to a
+# blank line, ``Content-Length`` bytes of block, then CR/LF separators before the next
+# version line. When that framing fails, the reader scans (from the start of the block) for
+# the next line that is a version line and goes on from there; it never scans inside a
+# block that framed correctly, so a page that merely holds a "WARC/1.0" line is not split.
+# Records whose header lines end in a bare LF (CCNet's WET files, whose Content-Length
+# counts characters) take the block as running to the next version line when their
+# Content-Length does not frame. Memory stays bounded: blocks over ``max_record_bytes`` are
+# skipped, not read.
 
-def _warc_records(path, raw, record_type):
-    """Intact records of ``record_type`` as ``(DOC, (index, offset, url, record_id, block))``;
-    a truncated record as ``(REJECTED, dead letter)``; a break in the file as a final
-    ``corrupt_file`` dead letter. The caller turns intact blocks into documents."""
-    from fastwarc.warc import ArchiveIterator
+WARC_RECORD_TYPES = ("warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion",
+                     "continuation")
+MAX_HEADER_BYTES = 1 << 20   # a WARC header longer than this is broken
+MAX_HEADER_LINE = 1 << 16
+_VERSION_LINE = re.compile(rb"WARC/[0-9]{1,4}\.[0-9]{1,4}[ \t]{0,8}\r?\n")
+_NEXT_VERSION_LINE = re.compile(rb"\nWARC/[0-9]{1,4}\.[0-9]{1,4}[ \t]{0,8}\r?\n")
+_OVERLAP = 32                # longer than any version line: matches across chunk boundaries
+_SEPARATORS = re.compile(rb"[\r\n\0]+")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
 
+
+class _WarcStream:
+    """Buffered reading of a (decompressed) WARC stream with exact offsets, push-back and
+    scanning for the next version line. Holds at most a chunk plus what is asked of it."""
+
+    def __init__(self, source):
+        self.source = source
+        self.buf, self.pos, self.base = b"", 0, 0  # base: stream offset of buf[0]
+        self.eof = False
+        self.error: Exception | None = None  # why the stream ended early, raised by raise_pending
+
+    def tell(self) -> int:
+        return self.base + self.pos
+
+    def raise_pending(self) -> None:
+        """At an end of the stream that matters: if it broke off there, raise why. (A
+        break seen while only looking ahead must not cost the record before it.)"""
+        if self.error is not None:
+            raise self.error
+
+    def _chunk(self) -> bytes:
+        if self.eof:
+            return b""
+        try:
+            data = self.source.chunk()
+        except Exception as exc:  # noqa: BLE001 - kept for raise_pending; the stream ends here
+            self.error, data = exc, b""
+        if not data:
+            self.eof = True
+        return data
+
+    def _more(self) -> bool:
+        data = self._chunk()
+        if not data:
+            return False
+        self.base += self.pos
+        self.buf, self.pos = self.buf[self.pos:] + data, 0
+        return True
+
+    def ensure(self, n: int) -> bool:
+        while len(self.buf) - self.pos < n:
+            if not self._more():
+                return False
+        return True
+
+    def skip_separators(self) -> None:
+        while True:
+            m = _SEPARATORS.match(self.buf, self.pos)
+            if m:
+                self.pos = m.end()
+            if self.pos < len(self.buf) or not self._more():
+                return
+
+    def at_version_line(self) -> bool:
+        self.ensure(_OVERLAP)
+        return _VERSION_LINE.match(self.buf, self.pos) is not None
+
+    def readline(self, limit: int) -> bytes:
+        while True:
+            nl = self.buf.find(b"\n", self.pos, self.pos + limit)
+            if nl >= 0:
+                line, self.pos = self.buf[self.pos:nl + 1], nl + 1
+                return line
+            if len(self.buf) - self.pos >= limit or not self._more():
+                line = self.buf[self.pos:self.pos + limit]
+                self.pos += len(line)
+                return line
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes (fewer at the end of the stream)."""
+        if len(self.buf) - self.pos >= n:
+            data, self.pos = self.buf[self.pos:self.pos + n], self.pos + n
+            return data
+        parts, got = [self.buf[self.pos:]], len(self.buf) - self.pos
+        self.base += len(self.buf)
+        self.buf, self.pos = b"", 0
+        while got < n:
+            data = self._chunk()
+            if not data:
+                break
+            take = min(len(data), n - got)
+            parts.append(data[:take] if take < len(data) else data)
+            got += take
+            if take < len(data):
+                self.buf = data[take:]
+                self.base -= take
+                break
+            self.base += len(data)
+        return b"".join(parts)
+
+    def unread(self, data: bytes) -> None:
+        """Put ``data``, the bytes just before the current position, back in front."""
+        self.base = self.tell() - len(data)
+        self.buf, self.pos = data + self.buf[self.pos:], 0
+
+    def followed_by_record(self, separator: bytes) -> bool:
+        """Whether the block just read ends where its record does: the record separator
+        (CRLF CRLF; LF LF in LF-only files) comes next, or only separator bytes and then a
+        version line or the end. Consumes nothing. (Junk after a proper separator is the
+        next record's problem, not this one's.)"""
+        self.ensure(72)
+        ahead = self.buf[self.pos:self.pos + 72]
+        if ahead.startswith(separator):
+            return True
+        rest = ahead.lstrip(b"\r\n\0")
+        return not rest or rest.startswith(b"WARC/")
+
+    def find_record(self) -> bool:
+        """Move to the next version line at or after the current position (taken as a
+        line start); False, at the end of the stream, when there is none."""
+        if self.at_version_line():
+            return True
+        while True:
+            m = _NEXT_VERSION_LINE.search(self.buf, self.pos)
+            if m:
+                self.pos = m.start() + 1
+                return True
+            self.pos = max(self.pos, len(self.buf) - _OVERLAP)
+            if not self._more():
+                self.pos = len(self.buf)
+                return False
+
+    def read_to_record(self, cap: int) -> tuple[bytes | None, int, bool]:
+        """The bytes up to the next version line (or the end): ``(data, size, found)``,
+        data None when over ``cap`` bytes (those are skipped, not held), found False when
+        the stream ended first."""
+        if self.at_version_line():
+            return b"", 0, True
+        parts, size = [], 0
+        while True:
+            m = _NEXT_VERSION_LINE.search(self.buf, self.pos)
+            stop = m.start() + 1 if m else max(self.pos, len(self.buf) - _OVERLAP)
+            piece = self.buf[self.pos:stop]
+            size += len(piece)
+            if parts is not None and size <= cap:
+                parts.append(piece)
+            else:
+                parts = None
+            self.pos = stop
+            if m:
+                break
+            if not self._more():
+                rest = self.buf[self.pos:]
+                size += len(rest)
+                self.pos = len(self.buf)
+                if parts is not None and size <= cap:
+                    parts.append(rest)
+                else:
+                    parts = None
+                break
+        return (b"".join(parts) if parts is not None else None), size, m is not None
+
+    def skip(self, n: int, cap: int) -> tuple[int, bytes | None]:
+        """Skip up to ``n`` bytes without holding them: ``(bytes skipped, kept)``, where
+        ``kept`` (at most ``cap`` bytes, else None) runs from the first version line inside
+        the skipped bytes to their end, so that a lying length can be recovered from."""
+        left, tail, kept, kept_n, searching = n, b"\n", None, 0, True  # the block starts a line
+        while left > 0:
+            if self.pos >= len(self.buf) and not self._more():
+                break
+            piece = self.buf[self.pos:self.pos + left]
+            self.pos += len(piece)
+            left -= len(piece)
+            if kept is not None:
+                kept_n += len(piece)
+                if kept_n > cap:
+                    kept, searching = None, False
+                else:
+                    kept.append(piece)
+            elif searching:
+                window = tail + piece
+                m = _NEXT_VERSION_LINE.search(window)
+                if m:
+                    kept = [window[m.start() + 1:]]
+                    kept_n = len(kept[0])
+                    searching = kept_n <= cap
+                    if not searching:
+                        kept = None
+                else:
+                    tail = window[-_OVERLAP:]
+        return n - left, (b"".join(kept) if kept is not None else None)
+
+
+def _warc_records(path, raw, want: str, options: ReaderOptions):
+    """Intact records of type ``want`` as ``(DOC, (index, offset, url, record_id, block,
+    lenient))``; each lost or refused record as ``(REJECTED, dead letter)``; a break in
+    the file as a final ``corrupt_file`` (or ``decompression_bomb``) dead letter. The
+    caller turns intact blocks into documents.
+
+    Dead letters go to records of the wanted type, and to damaged records whose type cannot
+    be told (it might have been the wanted one); a well-framed record of another type is
+    skipped. ``record_offset`` is the record's byte offset; in a compressed file, the
+    compressed offset of the gzip member (zstd frame) it starts in, where a reader can seek.
+    """
+    cap = options.max_record_bytes
     index = 0
+    start = 0
+    seen_record = False
+
+    def letter(reason, detail, raw_block=None, url=None, rid=None, raw_bytes=None):
+        return _rejected(path, index, reason, detail, offset=offset, raw=raw_block, url=url, record_id=rid,
+                         raw_bytes=raw_bytes)
+
     offset = 0
     try:
-        for rec in ArchiveIterator(raw, record_types=record_type, parse_http=False):
-            offset = rec.stream_pos
-            block = rec.reader.read()
-            url, rid = rec.headers.get("WARC-Target-URI"), rec.headers.get("WARC-Record-ID")
-            if len(block) < rec.content_length:
-                yield _rejected(path, index, "truncated_record", f"{len(block)} of {rec.content_length} bytes",
-                                offset=offset, raw=block, url=url, record_id=rid)
+        source = _sniffed_source(raw, options)
+        s = _WarcStream(source)
+        while True:
+            s.skip_separators()
+            start = s.tell()
+            offset = source.member_start(start)
+            if not s.ensure(1):
+                s.raise_pending()
+                return
+            if not s.at_version_line():
+                found = s.find_record()
+                if not found:
+                    s.raise_pending()
+                if found or seen_record:  # bytes that should have been a record, in a WARC file
+                    ending = f"resynchronised at byte {s.tell()}" if found else "to the end of the file"
+                    yield letter("bad_record_header", f"{s.tell() - start} bytes at byte {start} are not a WARC "
+                                 f"record (no WARC/1.x version line); skipped, {ending}")
+                    index += 1
+                continue
+            seen_record = True
+            version = s.readline(64)
+            crlf = version.endswith(b"\r\n")
+            separator = b"\r\n\r\n" if crlf else b"\n\n"
+            headers, last, size, problem = {}, None, len(version), None
+            while True:
+                line = s.readline(MAX_HEADER_LINE)
+                size += len(line)
+                if line in (b"\r\n", b"\n"):
+                    break
+                if not line.endswith(b"\n"):
+                    problem = ("truncated_record", "the file ends inside the record's header") if s.eof and \
+                        len(line) < MAX_HEADER_LINE else ("bad_record_header", f"a header line over {MAX_HEADER_LINE} bytes")
+                    break
+                if size > MAX_HEADER_BYTES:
+                    problem = ("bad_record_header", f"a header over {MAX_HEADER_BYTES} bytes")
+                    break
+                if line[:1] in (b" ", b"\t") and last is not None:  # a folded header line
+                    headers[last] += " " + line.strip().decode("utf-8", "replace")
+                    continue
+                name, colon, value = line.partition(b":")
+                name = name.strip()
+                if not colon or not name:
+                    problem = ("bad_record_header", f"not a header line: {line[:100]!r}")
+                    break
+                last = name.decode("latin-1").lower()
+                headers[last] = value.strip().decode("utf-8", "replace")
+            rtype = headers.get("warc-type", "").lower()
+            maybe = rtype == want or rtype not in WARC_RECORD_TYPES  # damaged: might have been one of ours
+            url, rid = headers.get("warc-target-uri"), headers.get("warc-record-id")
+            where = f"the record at byte {start}"
+            if problem is not None:
+                if problem[0] == "truncated_record":
+                    s.raise_pending()
+                    if maybe:
+                        yield letter("truncated_record", f"{where}: {problem[1]}", url=url, rid=rid)
+                    return
+                found = s.find_record()
+                if maybe:
+                    yield letter("bad_record_header", f"{where}: {problem[1]}; "
+                                 + (f"resynchronised at byte {s.tell()}" if found else "no record after it"),
+                                 url=url, rid=rid)
+                    index += 1
+                continue
+            length = headers.get("content-length")
+            block_start = s.tell()
+            if length is None or not _CONTENT_LENGTH.fullmatch(length):
+                if not crlf:  # LF-only (CCNet WET): the block runs to the next record
+                    block, got, found = s.read_to_record(cap)
+                    if not found:
+                        s.raise_pending()
+                    if rtype == want:
+                        if block is None:
+                            yield letter("too_large", f"{where}: a {got}-byte block, over max_record_bytes {cap}",
+                                         url=url, rid=rid, raw_bytes=got)
+                        else:
+                            yield DOC, (index, offset, url, rid, block, True)
+                        index += 1
+                    continue
+                found = s.find_record()
+                if maybe:
+                    what = "no Content-Length" if length is None else f"Content-Length {length[:40]!r} is not a byte count"
+                    yield letter("bad_record_length", f"{where}: {what}; "
+                                 + (f"resynchronised at byte {s.tell()}" if found else "no record after it"),
+                                 url=url, rid=rid)
+                    index += 1
+                continue
+            length = int(length)
+            if length > cap:  # never held whole: skipped, keeping enough to recover from a lie
+                got, kept = s.skip(length, cap)
+                if got < length:
+                    s.raise_pending()
+                framed = got == length and s.followed_by_record(separator)
+                if not framed and kept is not None:
+                    s.unread(kept)
+                if maybe:
+                    detail = f"{where}: Content-Length {length}, over max_record_bytes {cap}; skipped"
+                    if got < length:
+                        detail += f" (the file ends {got} bytes into it)"
+                    elif not framed:
+                        detail += " (no record follows where it says it ends)"
+                    if not framed:
+                        detail += f"; resynchronised at byte {s.tell()}" if kept is not None else ""
+                    yield letter("too_large", detail, url=url, rid=rid, raw_bytes=length)
+                    index += 1
+                continue
+            block = s.read(length)
+            if len(block) == length and s.followed_by_record(separator):
+                if rtype == want:
+                    yield DOC, (index, offset, url, rid, block, not crlf)
+                    index += 1
+                continue
+            if len(block) < length:
+                s.raise_pending()
+            s.unread(block)
+            if not crlf:  # LF-only: Content-Length did not frame (it may count characters)
+                block, got, found = s.read_to_record(cap)
+                if not found:
+                    s.raise_pending()
+                if rtype == want:
+                    if block is None:
+                        yield letter("too_large", f"{where}: a {got}-byte block, over max_record_bytes {cap}",
+                                     url=url, rid=rid, raw_bytes=got)
+                    else:
+                        yield DOC, (index, offset, url, rid, block, True)
+                    index += 1
+                continue
+            found = s.find_record()
+            if not maybe:
+                continue
+            if len(block) < length and not found:
+                yield letter("truncated_record", f"{where}: {len(block)} of {length} bytes (the file ends there)",
+                             raw_block=block, url=url, rid=rid)
             else:
-                yield DOC, (index, offset, url, rid, block)
+                said = ("the file ends" if len(block) < length else
+                        f"no record separator and next record follow at byte {block_start + length}")
+                yield letter("bad_record_length", f"{where}: Content-Length {length} does not frame the block "
+                             f"({said}); " + (f"resynchronised at the next record, byte {s.tell()}" if found
+                                              else "no record after it"), raw_block=block[:PREVIEW_BYTES],
+                             url=url, rid=rid, raw_bytes=len(block))
             index += 1
-    except Exception as exc:  # noqa: BLE001 - fastwarc raises assorted errors on broken input
-        yield _rejected(path, index, "corrupt_file", f"stopped reading after byte {offset}: "
-                        f"{type(exc).__name__}: {exc}", offset=offset)
+    except Exception as exc:  # noqa: BLE001 - a break in the stream (or any surprise) ends this file, counted
+        reason = "decompression_bomb" if isinstance(exc, _Bomb) else "corrupt_file"
+        yield _rejected(path, index, reason, f"stopped reading in the record at byte {start} of the decompressed "
+                        f"stream: {type(exc).__name__}: {exc}", offset=offset)
 
 
-def _each_record(path, raw, record_type, on_block, options, seen: list):
-    """Dead letters as they come; each intact record through ``on_block``; counts in ``seen``."""
-    for kind, item in _warc_records(path, raw, record_type):
-        seen.append(1)
+def _each_record(path, raw, want: str, on_block, options):
+    """Dead letters as they come; each intact record through ``on_block``; then
+    ``no_records`` if the file held none of the wanted type."""
+    seen = 0
+    for kind, item in _warc_records(path, raw, want, options):
+        seen += 1
         if kind == REJECTED:
             yield kind, item
         else:
             yield from on_block(path, options, *item)
+    if not seen:
+        yield from _no_records(path, raw, want)
 
 
 def _record_doc(path, options, index, offset, url, rid, text, raw):
@@ -508,67 +1196,18 @@ def _record_doc(path, options, index, offset, url, rid, text, raw):
 
 
 def _read_wet(path, raw, options: ReaderOptions):
-    from fastwarc.warc import WarcRecordType
-
-    seen: list = []
-    yield from _each_record(path, raw, WarcRecordType.conversion, _wet_block, options, seen)
-    if not seen:
-        yield from _read_wet_lenient(path, options)
+    yield from _each_record(path, raw, "conversion", _wet_block, options)
 
 
-def _wet_block(path, options, index, offset, url, rid, block):
+def _wet_block(path, options, index, offset, url, rid, block, lenient=False):
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError as exc:
         yield _rejected(path, index, "invalid_utf8", exc, offset=offset, raw=block, url=url, record_id=rid)
         return
+    if lenient:  # LF-framed: the separator newlines are in the block
+        text = text.strip("\n")
     yield _record_doc(path, options, index, offset, url, rid, text, block)
-
-
-def _read_wet_lenient(path, options: ReaderOptions):
-    """WET with LF line endings (as CCNet's own test files), which strict parsers refuse.
-
-    Records start at a ``WARC/1.0`` line; headers run to the first blank line; the text
-    runs to the next record. Used only when the strict parser found no record at all.
-    """
-    try:
-        with _open_raw(path) as raw:
-            data = _decompressed(path, raw).read()
-    except _STREAM_ERRORS + (RuntimeError,) as exc:
-        yield _rejected(path, -1, "corrupt_file", f"{type(exc).__name__}: {exc}")
-        return
-    if not data.startswith(b"WARC/"):
-        yield from _no_records(path, None, "conversion")
-        return
-    starts = [0] + [i + 1 for i in _find_all(data, b"\nWARC/1.")]
-    index = 0
-    for start, end in zip(starts, starts[1:] + [len(data)]):
-        chunk = data[start:end]
-        head, _, body = chunk.partition(b"\n\n")
-        headers = {}
-        for line in head.decode("utf-8", errors="replace").splitlines()[1:]:
-            name, colon, value = line.partition(":")
-            if colon:
-                headers[name.strip().lower()] = value.strip()
-        if headers.get("warc-type") != "conversion":
-            continue
-        url, rid = headers.get("warc-target-uri"), headers.get("warc-record-id")
-        try:
-            text = body.decode("utf-8").strip("\n")
-        except UnicodeDecodeError as exc:
-            yield _rejected(path, index, "invalid_utf8", exc, offset=start, raw=body, url=url, record_id=rid)
-        else:
-            yield _doc(path, index, text, offset=start, url=url, record_id=rid, doc_id=rid)
-        index += 1
-    if index == 0:
-        yield from _no_records(path, None, "conversion")
-
-
-def _find_all(data: bytes, needle: bytes):
-    pos = data.find(needle)
-    while pos >= 0:
-        yield pos
-        pos = data.find(needle, pos + 1)
 
 
 def _no_records(path, raw, kind):
@@ -578,17 +1217,19 @@ def _no_records(path, raw, kind):
 
 
 def _read_warc(path, raw, options: ReaderOptions):
-    from fastwarc.warc import WarcRecordType
-
-    seen: list = []
-    yield from _each_record(path, raw, WarcRecordType.response, _warc_block, options, seen)
-    if not seen:
-        yield from _no_records(path, raw, "response")
+    yield from _each_record(path, raw, "response", _warc_block, options)
 
 
-def _warc_block(path, options, index, offset, url, rid, block):
+class _BodyTooLarge(ValueError):
+    """An HTTP body that expands past the cap."""
+
+
+def _warc_block(path, options, index, offset, url, rid, block, lenient=False):
     try:
-        status, headers, body = _parse_http(block)
+        status, headers, body = _parse_http(block, options.max_record_bytes)
+    except _BodyTooLarge as exc:
+        yield _rejected(path, index, "too_large", exc, offset=offset, raw=block, url=url, record_id=rid)
+        return
     except ValueError as exc:
         yield _rejected(path, index, "bad_http", exc, offset=offset, raw=block, url=url, record_id=rid)
         return
@@ -608,8 +1249,10 @@ def _warc_block(path, options, index, offset, url, rid, block):
     yield _record_doc(path, options, index, offset, url, rid, text, body)
 
 
-def _parse_http(block: bytes) -> tuple[int, dict, bytes]:
-    """Status, lower-cased headers and decoded body of a raw HTTP response."""
+def _parse_http(block: bytes, max_body: int = MAX_RECORD_BYTES) -> tuple[int, dict, bytes]:
+    """Status, lower-cased headers and decoded body of a raw HTTP response. A body that a
+    Content-Encoding expands past ``max_body`` bytes raises :class:`_BodyTooLarge` (it is
+    decompressed at most that far)."""
     head, sep, body = block.partition(b"\r\n\r\n")
     if not sep:
         head, sep, body = block.partition(b"\n\n")
@@ -627,16 +1270,31 @@ def _parse_http(block: bytes) -> tuple[int, dict, bytes]:
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body)
     encoding = headers.get("content-encoding", "").lower().strip()
-    try:
-        if encoding in ("gzip", "x-gzip"):
-            body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            body = zlib.decompress(body)
-        elif encoding not in ("", "identity", "none"):
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-    except zlib.error as exc:
-        raise ValueError(f"bad {encoding} body: {exc}") from None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        body = _inflate_body(body, encoding, max_body)
+    elif encoding not in ("", "identity", "none"):
+        raise ValueError(f"unsupported Content-Encoding {encoding!r}")
     return int(parts[1]), headers, body
+
+
+def _inflate_body(body: bytes, encoding: str, max_body: int) -> bytes:
+    """A gzip/deflate HTTP body, decompressed at most ``max_body`` + 1 bytes far."""
+    tries = [16 + zlib.MAX_WBITS] if encoding != "deflate" else [zlib.MAX_WBITS, -zlib.MAX_WBITS]  # raw deflate too
+    for i, wbits in enumerate(tries):
+        d = zlib.decompressobj(wbits)
+        try:
+            out = d.decompress(body, max_body + 1)
+        except zlib.error as exc:
+            if i + 1 < len(tries):
+                continue
+            raise ValueError(f"bad {encoding} body: {exc}") from None
+        if len(out) > max_body:
+            raise _BodyTooLarge(f"the {encoding} Content-Encoding body ({len(body)} bytes) expands beyond {max_body} "
+                                f"bytes (max_record_bytes); not decompressed further")
+        if not d.eof:
+            raise ValueError(f"bad {encoding} body: incomplete or truncated stream")
+        return out
+    raise AssertionError("unreachable")
 
 
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")

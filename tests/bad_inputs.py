@@ -46,7 +46,7 @@ def make_bad_inputs(folder: Path) -> dict[str, dict]:
                                                       "invalid_json": 1}}
 
     pq.write_table(pa.table({"body": [1, 2, 3]}), folder / "wrong_schema.parquet")
-    expect["wrong_schema.parquet"] = {"read": 1, "rejected": {"bad_schema": 1}}
+    expect["wrong_schema.parquet"] = {"read": 3, "rejected": {"bad_schema": 3}}  # one per row: every row counted
 
     pq.write_table(pa.table({"id": ["p1", "p2", "p3"], "text": [GOOD, None, "Der Fluss fließt durch das Tal."]}),
                    folder / "good.parquet")
