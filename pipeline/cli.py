@@ -83,14 +83,19 @@ def _add_engine_args(p: argparse.ArgumentParser, *, splits: bool = True, models:
 MIN_SPLIT = 64 << 10  # smaller units cost more in task overhead than they spread
 
 
-def _size(text: str) -> int:
-    """``64M``, ``1G``, ``512K``, a number of bytes, or 0 (never split)."""
+def _byte_size(text: str) -> int:
+    """``64M``, ``1G``, ``512K`` or a number of bytes."""
     import re
 
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?)B?\s*", text, re.IGNORECASE)
     if not m:
         raise argparse.ArgumentTypeError(f"expected a size like 64M, 1G or 1000000, got {text!r}")
-    value = int(float(m[1]) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m[2].upper()])
+    return int(float(m[1]) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m[2].upper()])
+
+
+def _size(text: str) -> int:
+    """A --split-size: ``64M``, ``1G``, ``512K``, a number of bytes, or 0 (never split)."""
+    value = _byte_size(text)
     if 0 < value < MIN_SPLIT:
         raise argparse.ArgumentTypeError(f"--split-size must be 0 (never split) or at least 64K, got {text!r}")
     return value
@@ -136,6 +141,34 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
 
 INPUT_HELP = ("input files, folders or globs (local or any Beam filesystem: gs://, s3://); folders are read "
               "recursively, skipping names that start with '.' or '_'; files under the output folder are never read")
+
+
+def _add_reader_args(p: argparse.ArgumentParser) -> None:
+    from .readers import EXPANSION_FLOOR_BYTES, MAX_EXPANSION_RATIO, MAX_RECORD_BYTES
+
+    g = p.add_argument_group("reading")
+    g.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: from the name)")
+    g.add_argument("--text-field", default="text", help="JSONL/Parquet text field (default: text)")
+    g.add_argument("--id-field", default="id", help="JSONL/Parquet id field, if present (default: id)")
+    g.add_argument("--max-doc-chars", type=int, default=5_000_000,
+                   help="reject longer documents as too_large (default: 5,000,000)")
+    g.add_argument("--max-record-size", type=_byte_size, default=MAX_RECORD_BYTES, metavar="SIZE",
+                   help="reject a WARC record, or an HTTP body after its Content-Encoding, larger than this as "
+                        f"too_large without holding it in memory (default: {MAX_RECORD_BYTES >> 20}M)")
+    g.add_argument("--max-expansion", type=int, default=MAX_EXPANSION_RATIO, metavar="RATIO",
+                   help="stop reading a compressed file whose output exceeds RATIO times its compressed size "
+                        f"(and {EXPANSION_FLOOR_BYTES >> 20} MiB) with a decompression_bomb dead letter; 0 never "
+                        f"stops (default: {MAX_EXPANSION_RATIO})")
+
+
+def reader_options(args):
+    from .readers import ReaderOptions
+
+    if args.max_expansion < 0:
+        raise ValueError("--max-expansion must be 0 (no cap) or positive")
+    return ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field,
+                         max_doc_chars=args.max_doc_chars, max_record_bytes=args.max_record_size,
+                         max_expansion_ratio=args.max_expansion)
 
 
 def _add_input_args(p: argparse.ArgumentParser) -> None:
@@ -266,14 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="no thresholds: write every document with its scores to OUT/route=scored/lang=xx/")
     rn.add_argument("--output", "-o", required=True, metavar="OUT", help="output folder (local or gs://...)")
     _add_output_args(rn)
-    rn.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: from the name)")
-    rn.add_argument("--text-field", default="text", help="JSONL/Parquet text field (default: text)")
-    rn.add_argument("--id-field", default="id", help="JSONL/Parquet id field, if present (default: id)")
+    _add_reader_args(rn)
     rn.add_argument("--keep-unscored-langs", action="store_true",
                     help="keep (instead of drop) documents in languages without a model set; "
                          "their reason stays no_model_for_lang either way")
-    rn.add_argument("--max-doc-chars", type=int, default=5_000_000,
-                    help="reject longer documents as too_large (default: 5,000,000)")
     rn.add_argument("--batch-size", type=int, default=256, help="documents scored per batch (default: 256)")
     rn.add_argument("--no-progress", action="store_true", help="no progress lines")
     rn.add_argument("--no-report", action="store_true",
@@ -295,9 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
     sa.add_argument("--output", "-o", required=True, metavar="OUT")
     _add_output_args(sa)
-    sa.add_argument("--format", choices=FORMATS, default="auto")
-    sa.add_argument("--text-field", default="text")
-    sa.add_argument("--id-field", default="id")
+    _add_reader_args(sa)
     _add_engine_args(sa)
     sa.set_defaults(func=cmd_sample, beam_args=True)
 
@@ -504,7 +531,6 @@ def cmd_run(args) -> int:
     from winnow.models import load_model_sets
 
     from .commit import check_output
-    from .readers import ReaderOptions
     from .routing import load_thresholds_dict, read_thresholds_file
     from .units import JobConfig
 
@@ -524,8 +550,7 @@ def cmd_run(args) -> int:
         load_thresholds_dict(thresholds, sets, source=args.thresholds)
     config = JobConfig(
         inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
-        reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field,
-                             max_doc_chars=args.max_doc_chars),
+        reader=reader_options(args),
         keep_unscored=args.keep_unscored_langs, batch_size=args.batch_size, progress=not args.no_progress,
         worker_verify="size", split_bytes=args.split_size)  # hashes were verified just above
     print(f"winnow run on {engine.name}: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
@@ -606,7 +631,6 @@ def cmd_sample(args) -> int:
     from winnow.models import load_model_sets
 
     from .commit import check_output
-    from .readers import ReaderOptions
     from .units import SampleConfig
 
     if args.n <= 0:
@@ -621,7 +645,7 @@ def cmd_sample(args) -> int:
     sets = load_model_sets(args.models)  # fail before any work
     config = SampleConfig(inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, n=args.n,
                           seed=args.seed, worker_verify="size", split_bytes=args.split_size,
-                          reader=ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field))
+                          reader=reader_options(args))
     print(f"winnow sample on {engine.name}: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
           f"languages with models: {', '.join(sets)} -> {output}", file=sys.stderr)
     result = _run_engine(engine, config, args)
