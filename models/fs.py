@@ -198,6 +198,8 @@ def write_atomic(path: str, data: bytes) -> None:
     try:
         with open(tmp, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename makes it visible (a power loss)
         os.replace(tmp, path)
     except BaseException:
         with _suppress():
@@ -234,12 +236,19 @@ def delete_tree(root: str) -> None:
 
 
 def move_tree(src: str, dest: str) -> None:
-    """Move the file or folder ``src`` to ``dest`` (which must not exist): one rename on a
-    local disk; file by file on an object store, which has no folders to rename."""
+    """Move the file or folder ``src`` to ``dest``: one rename on a local disk (merged into a
+    folder already at ``dest``; copied across filesystems); file by file on an object
+    store, which has no folders to rename."""
     src, dest = str(src).rstrip("/"), str(dest).rstrip("/")
     if not (is_remote(src) or is_remote(dest)):
+        if os.path.isdir(dest) and os.path.isdir(src) and not os.path.islink(src):
+            # A folder already there (empty lang= folders, a user's file): merge into it.
+            for name in sorted(os.listdir(src)):
+                move_tree(os.path.join(src, name), os.path.join(dest, name))
+            os.rmdir(src)
+            return
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        os.rename(src, dest)
+        shutil.move(src, dest)  # a rename; a copy and delete across filesystems (OUT a mount point)
         return
     files = [src] if is_file(src) else list_tree(src)
     rename(files, [dest + f[len(src):] for f in files])

@@ -161,9 +161,20 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
+def _pid_namespace() -> str | None:
+    """This process's pid namespace and boot: two containers may share a host name, not these."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        return f"{boot}:{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
+
+
 def _owner_alive(held: dict) -> bool | None:
-    """True/False when the owner ran on this host (its pid checked), None otherwise."""
-    if held.get("host") != socket.gethostname():
+    """True/False when the owner ran in this host's pid namespace (its pid checked), None
+    otherwise (then only its heartbeat tells)."""
+    if held.get("host") != socket.gethostname() or held.get("pid_namespace") != _pid_namespace():
         return None
     pid = held.get("pid")
     if not isinstance(pid, int):
@@ -185,7 +196,8 @@ class OutputLock:
         self.output = output.rstrip("/")
         self.path = control(self.output, LOCK_FILE)
         self.info = {"run_id": uuid.uuid4().hex[:12], "host": socket.gethostname(), "pid": os.getpid(),
-                     "pid_start": _process_start(os.getpid()), "started": _now(), "command": command[:500]}
+                     "pid_start": _process_start(os.getpid()), "pid_namespace": _pid_namespace(), "started": _now(),
+                     "command": command[:500]}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.took_over: dict | None = None
@@ -212,13 +224,18 @@ class OutputLock:
         return (self.held() or {}).get("run_id") == self.info["run_id"]
 
     def held(self) -> dict | None:
-        """The lock's content; ``{}`` for an unreadable lock, None when there is none."""
+        """The lock's content; ``{}`` for a lock whose content is not JSON (a crash while it
+        was written), None when there is none. A failure to read it raises: a lock that
+        cannot be read is not taken for a stale one."""
         try:
-            return json.loads(fs.read_text(self.path))
+            text = fs.read_text(self.path)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        try:
+            held = json.loads(text)
+        except ValueError:
             return {}
+        return held if isinstance(held, dict) else {}
 
     def _stale(self, held: dict) -> bool:
         alive = _owner_alive(held) if held else None
@@ -256,31 +273,46 @@ class OutputLock:
 
     def _break(self, held: dict) -> None:
         if fs.is_remote(self.path):
-            fs.delete([self.path])
+            if (self.held() or {}).get("run_id") == held.get("run_id"):  # still the stale one
+                fs.delete([self.path])
             return
-        # Of two runs that found the same stale lock, one renames it away; the other's rename fails.
+        # Rename the lock away, then look at what was renamed: of two runs that found the
+        # same stale lock, the second may have renamed the first one's new, live lock; it
+        # puts that back (the link fails if a lock exists again) and finds it live next time.
+        aside = f"{self.path}.stale-{uuid.uuid4().hex[:8]}"
         try:
-            os.rename(self.path, f"{self.path}.stale-{uuid.uuid4().hex[:8]}")
+            os.rename(self.path, aside)
         except FileNotFoundError:
             return
-        for name in os.listdir(os.path.dirname(self.path)):
-            if name.startswith(f"{LOCK_FILE}.stale-"):
-                fs.delete([os.path.join(os.path.dirname(self.path), name)])
+        try:
+            with open(aside, encoding="utf-8") as f:
+                moved = json.loads(f.read() or "{}")
+        except (OSError, ValueError):
+            moved = {}
+        if isinstance(moved, dict) and moved.get("run_id") not in (None, held.get("run_id")):
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, self.path)
+        os.remove(aside)
 
     def _start_heartbeat(self) -> None:
         def beat():
-            while not self._stop.wait(HEARTBEAT_S):
-                held = self.held()
-                if held and held.get("run_id") != self.info["run_id"]:
-                    log.error("%s: the output lock was taken by run %s", self.output, held.get("run_id"))
-                    return
+            while not self._stop.wait(min(HEARTBEAT_S, STALE_AFTER_S / 4)):
                 try:
+                    if not self.owned():
+                        log.error("%s: the output lock was taken by another run; this run stops at its end",
+                                  self.output)
+                        return
                     fs.write_atomic(self.path, self._content())
-                except OSError as exc:  # a full disk, say: the run itself will say so
+                except Exception as exc:  # noqa: BLE001 - a full disk, an object store's error: try again
                     log.warning("%s: could not refresh the lock: %s", self.output, exc)
 
         self._thread = threading.Thread(target=beat, name="winnow-lock-heartbeat", daemon=True)
         self._thread.start()
+
+    def owned(self) -> bool:
+        """Whether the lock is still this run's."""
+        held = self.held()
+        return bool(held) and held.get("run_id") == self.info["run_id"]
 
     def release(self) -> None:
         self._stop.set()
@@ -302,8 +334,17 @@ class OutputLock:
 def staging_root(output: str) -> str:
     """Where an --overwrite writes the new output: a hidden folder beside ``OUT`` (inside
     it, DuckDB's and Polars' ``OUT/**/*.parquet`` globs would see it)."""
-    parent, name = posixpath.split(output.rstrip("/")) if fs.is_remote(output) else os.path.split(output.rstrip("/"))
-    return fs.join(parent, f".{name}{STAGING_SUFFIX}")
+    out = output.rstrip("/")
+    if fs.is_remote(out):
+        scheme, _, rest = out.partition("://")
+        bucket, _, key = rest.partition("/")
+        if not key:
+            raise OutputError(f"--overwrite stages the new output beside {output}: give an output folder inside "
+                              f"the bucket (e.g. {out}/out), not the bucket itself")
+        parent, name = posixpath.split(key)
+        return f"{scheme}://{bucket}/" + posixpath.join(parent, f".{name}{STAGING_SUFFIX}")
+    parent, name = os.path.split(out)
+    return os.path.join(parent, f".{name}{STAGING_SUFFIX}")
 
 
 def layout_files(root: str) -> list[str]:
@@ -388,6 +429,10 @@ class Writer:
 
     def finish(self) -> None:
         """Install a staged overwrite into ``OUT`` (nothing to do for a direct write)."""
+        if not self.lock.owned():
+            raise OutputError(f"{self.output}: this run lost the output lock to another run while it ran (its "
+                              f"heartbeat stopped for over {STALE_AFTER_S:.0f} s?); its units are committed, but "
+                              f"it does not install or summarize the output over the other run's work")
         if self.target != self.output:
             publish(self.target, self.output)
             self.target = self.output
@@ -413,20 +458,24 @@ def _entries(root: str) -> list[str]:
 
 
 def _exists(path: str) -> bool:
-    return fs.exists(path) or bool(fs.match(path.rstrip("/") + "/**")) if fs.is_remote(path) else os.path.lexists(path)
+    if fs.is_remote(path):
+        return fs.exists(path) or bool(fs.match(path.rstrip("/") + "/**"))
+    return os.path.lexists(path)
 
 
 def publish(staging: str, output: str) -> None:
     """Install the complete output in ``staging`` as ``output``; see :func:`recover_publish`."""
-    intent = {"staging": staging, "trash": control(output, f"trash-{uuid.uuid4().hex[:8]}"), "phase": "trash",
-              "old": _entries(output), "new": _entries(staging)}
+    assert staging == staging_root(output), (staging, output)
+    intent = {"trash": f"trash-{uuid.uuid4().hex[:8]}", "phase": "trash", "old": _entries(output),
+              "new": [name for name in _entries(staging) if _exists(fs.join(staging, name))]}
     fs.write_atomic(control(output, PUBLISH_FILE), _json(intent))
     _roll_forward(output, intent)
 
 
 def recover_publish(output: str) -> bool:
     """Finish an install that a crash interrupted (the old output moved partly aside, the
-    new one partly in place): after this, ``output`` is the new output, whole."""
+    new one partly in place): after this, ``output`` is the new output, whole. An install
+    whose staged output is gone before any of it was moved is dropped, the old output kept."""
     try:
         intent = json.loads(fs.read_text(control(output, PUBLISH_FILE)))
     except FileNotFoundError:
@@ -438,19 +487,30 @@ def recover_publish(output: str) -> bool:
 
 def _roll_forward(output: str, intent: dict) -> None:
     out = output.rstrip("/")
+    staging, trash = staging_root(out), control(out, intent["trash"])  # names relative to OUT: a copy works too
+    missing = [name for name in intent["new"] if not _exists(fs.join(staging, name)) and
+               (intent["phase"] == "trash" or not _exists(fs.join(out, name)))]
+    if missing:
+        if intent["phase"] == "trash":  # nothing moved yet: keep the old output
+            log.warning("%s: the staged --overwrite output %s is incomplete (%s missing); the old output is kept",
+                        out, staging, ", ".join(missing))
+            fs.delete([control(out, PUBLISH_FILE)])
+            return
+        raise OutputError(f"{out}: an interrupted --overwrite cannot be finished: {', '.join(missing)} are neither "
+                          f"in {staging} nor in place; the old output is in {trash}")
     if intent["phase"] == "trash":  # the old entries aside (none of the new is in place yet)
         for name in intent["old"]:
             if _exists(fs.join(out, name)):
-                fs.move_tree(fs.join(out, name), fs.join(intent["trash"], name))
+                fs.move_tree(fs.join(out, name), fs.join(trash, name))
         intent["phase"] = "install"
-        fs.write_atomic(control(output, PUBLISH_FILE), _json(intent))
+        fs.write_atomic(control(out, PUBLISH_FILE), _json(intent))
     for name in intent["new"]:  # the new entries into place; those moved before are already there
-        src = fs.join(intent["staging"], name)
+        src = fs.join(staging, name)
         if _exists(src):
             fs.move_tree(src, fs.join(out, name))
-    fs.delete_tree(intent["trash"])
-    fs.delete_tree(intent["staging"])
-    fs.delete([control(output, PUBLISH_FILE)])
+    fs.delete_tree(trash)
+    fs.delete_tree(staging)
+    fs.delete([control(out, PUBLISH_FILE)])
 
 
 def check_output(output: str, *, models: str | None = None) -> None:

@@ -202,8 +202,8 @@ def test_a_second_writer_is_refused_while_the_first_runs(models_root, thresholds
 
 def write_lock(out: Path, **fields) -> None:
     (out / "_winnow").mkdir(parents=True, exist_ok=True)
-    info = {"run_id": "deadbeef0000", "host": socket.gethostname(), "pid": os.getpid(), "started": "then",
-            "heartbeat": time.time(), **fields}
+    info = {"run_id": "deadbeef0000", "host": socket.gethostname(), "pid_namespace": commit._pid_namespace(),
+            "pid": os.getpid(), "started": "then", "heartbeat": time.time(), **fields}
     (out / "_winnow" / "LOCK").write_text(json.dumps(info))
 
 
@@ -389,3 +389,60 @@ def test_folders_are_read_recursively_and_odd_paths_are_accounted_for(models_roo
                        "loop-b.jsonl": "symlink_loop", "up": "symlink_loop", "pipe.jsonl": "not_a_regular_file"}
     assert s["read"] == 20 + 20 + 10 + 5
     assert str(sub / "part00.jsonl") in s["by_input"] and str(folder / "again.jsonl") not in s["by_input"]
+
+
+def test_two_runs_breaking_the_same_stale_lock_leave_one_owner(tmp_path):
+    out = tmp_path / "out"
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    write_lock(out, pid=dead)
+    stale = json.loads((out / "_winnow" / "LOCK").read_text())
+    first = commit.OutputLock(str(out)).acquire()  # took the stale lock over
+    try:
+        # A second run that read the same stale lock before the first replaced it breaks it
+        # late: it must put the first run's live lock back, then find it live.
+        second = commit.OutputLock(str(out))
+        second._break(stale)
+        assert first.owned()
+        with pytest.raises(commit.OutputError, match="being written"):
+            second.acquire()
+    finally:
+        first.release()
+
+
+def test_an_install_whose_staging_vanished_keeps_the_old_output(models_root, thresholds_file, tmp_path):
+    small = write_corpus(tmp_path / "in", files=2, lines=30)
+    out = tmp_path / "out"
+    assert main(["run", "--input", str(small), "--models", str(models_root), "--thresholds", str(thresholds_file),
+                 "--output", str(out), "--no-report"]) == 0
+    before = _canonical(out)
+    intent = {"trash": "trash-0000", "phase": "trash", "old": commit._entries(str(out)), "new": ["route=keep"]}
+    (out / "_winnow" / "publish.json").write_text(json.dumps(intent))  # no staging folder beside OUT
+    assert commit.recover_publish(str(out))
+    assert _canonical(out) == before and not (out / "_winnow" / "publish.json").exists()
+
+
+def test_an_overwrite_merges_into_folders_left_in_place(models_root, thresholds_file, tmp_path):
+    small = write_corpus(tmp_path / "in", files=2, lines=30)
+    out = tmp_path / "out"
+    base = ["run", "--input", str(small), "--models", str(models_root), "--output", str(out), "--no-report"]
+    assert main(base + ["--thresholds", str(thresholds_file)]) == 0
+    (out / "route=scored" / "lang=xx").mkdir(parents=True)  # an empty folder of the layout, no shard in it
+    assert main(base + ["--score-only", "--overwrite"]) == 0
+    assert summary(out)["mode"] == "score-only" and assert_describes_disk(out)
+
+
+def test_an_overwrite_at_a_bucket_root_is_refused():
+    with pytest.raises(commit.OutputError, match="inside the bucket"):
+        commit.staging_root("gs://bucket")
+    assert commit.staging_root("gs://bucket/a/out/") == "gs://bucket/a/.out.winnow-staging"
+
+
+def test_an_overwrite_of_an_output_that_is_a_mount_point(models_root, thresholds_file, tmp_path):
+    small = write_corpus(tmp_path / "in", files=2, lines=30)
+    with tmpfs(tmp_path / "out", "20m") as out:  # the staging folder beside it is on another filesystem
+        base = ["run", "--input", str(small), "--models", str(models_root), "--output", str(out), "--no-report"]
+        assert main(base + ["--thresholds", str(thresholds_file)]) == 0
+        assert main(base + ["--score-only", "--overwrite"]) == 0
+        assert summary(out)["mode"] == "score-only" and assert_describes_disk(out)
+        assert not Path(commit.staging_root(str(out))).exists()

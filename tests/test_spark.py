@@ -150,7 +150,7 @@ def test_spark_respects_the_output_lock(models_root, thresholds_file, tmp_path):
     lock = tmp_path / "o" / "_winnow" / "LOCK"
     lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({"run_id": "r1", "host": socket.gethostname(), "pid": os.getpid(),
-                                "heartbeat": time.time()}))
+                                "heartbeat": time.time()}))  # alive: a fresh heartbeat
     res = winnow("run", "--engine", "spark", "--spark-master", "local[1]", "--models", models_root, "--thresholds",
                  thresholds_file, "--output", tmp_path / "o", "--input", SAMPLE_WEB, "--no-report")
     assert res.returncode == 2 and "being written by another winnow run (run r1" in res.stderr, res.stderr[-2000:]
