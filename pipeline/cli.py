@@ -30,7 +30,8 @@ EXIT_CODES = """\
 Exit codes: 0 done (also when only the end-of-run report failed: the output is committed, and a
 warning says so); 1 the run started and failed (what it committed is kept: the same command
 resumes); 2 a usage or configuration error, found before any work (bad option, model, thresholds
-file or input; an output that is busy, unwritable, or holds another configuration).
+file or input; an output that is busy, unwritable, or holds another configuration); 130
+interrupted (Ctrl-C; what was committed is kept).
 """
 
 EPILOG_TRAIN = """\
@@ -589,10 +590,11 @@ class RunFailed(Exception):
 def _run_engine(engine, config, args):
     """Run the job; say what failed in one line, and that a rerun resumes."""
     from .commit import OutputError
+    from .engines import LaunchError
 
     try:
         result = engine.run(config, overwrite=args.overwrite, command="winnow " + " ".join(sys.argv[1:]))
-    except (OutputError, KeyboardInterrupt):
+    except (OutputError, LaunchError, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - a worker's error, wrapped by the engine
         log.debug("the run failed", exc_info=True)
@@ -607,8 +609,11 @@ def _run_engine(engine, config, args):
 def root_cause(exc: BaseException) -> str:
     """The innermost error of a chain, in one line (engines wrap a worker's error in theirs,
     with the traceback in the message)."""
-    while (exc.__cause__ or exc.__context__) is not None:
-        exc = exc.__cause__ or exc.__context__
+    while True:
+        inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        if inner is None:
+            break
+        exc = inner
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[-1] if lines else ""
     name = type(exc).__name__
@@ -657,7 +662,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_route(args) -> int:
-    from .commit import check_output
+    from .commit import check_output, check_settled
     from .routing import load_thresholds_dict, manifest_directions, read_thresholds_file
     from .units import RouteConfig, scored_units
 
@@ -670,6 +675,7 @@ def cmd_route(args) -> int:
                          f"routing replaces the shards of the units it writes")
     engine.check(reads={"--scored": scored}, writes={"--output": output})
     check_output(output, models=args.models)
+    check_settled(scored, "--scored")
     directions = manifest_directions(args.models)
     thresholds = read_thresholds_file(args.thresholds)
     load_thresholds_dict(thresholds, directions, source=args.thresholds)  # fail before any work
@@ -838,6 +844,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger().addFilter(_quiet_beam_import)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("winnow: interrupted; units committed so far are kept: the same command resumes after them",
+              file=sys.stderr)
+        return 130
     except RunFailed as exc:
         print(f"winnow: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

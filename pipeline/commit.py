@@ -138,11 +138,15 @@ def committed_keys(root: str) -> set[str]:
 
 
 def read_records(root: str, keys) -> dict[str, dict]:
-    """The completion records of ``keys`` (in parallel: on an object store each is a request)."""
+    """The completion records of ``keys`` (in parallel: on an object store each is a request);
+    None for a record that is not readable JSON."""
     keys = sorted(keys)
 
     def read(key):
-        return key, json.loads(fs.read_text(record_path(root, key)))
+        try:
+            return key, json.loads(fs.read_text(record_path(root, key)))
+        except ValueError:  # not JSON: a write cut short (None: the caller redoes the unit)
+            return key, None
 
     if len(keys) < 16:
         return dict(map(read, keys))
@@ -511,6 +515,15 @@ def _roll_forward(output: str, intent: dict) -> None:
     fs.delete_tree(trash)
     fs.delete_tree(staging)
     fs.delete([control(out, PUBLISH_FILE)])
+
+
+def check_settled(root: str, flag: str) -> None:
+    """Refuse to read an output (``winnow route --scored``) that a run is writing, or that
+    an interrupted run or install left unfinished."""
+    if fs.exists(control(root, LOCK_FILE)) or fs.exists(control(root, PUBLISH_FILE)):
+        raise OutputError(f"{flag} {root} is being written, or its last run did not finish (it holds "
+                          f"{CONTROL}/{LOCK_FILE} or {CONTROL}/{PUBLISH_FILE}): wait for that run, or rerun its "
+                          f"command to finish it")
 
 
 def check_output(output: str, *, models: str | None = None) -> None:

@@ -4,8 +4,9 @@ A **unit** is one input file, or one split of a large one (a byte range of an
 uncompressed JSONL/text file on line boundaries, or a range of a Parquet file's row
 groups). :func:`plan_units` expands the input patterns into units; :func:`run_unit`
 reads one unit, scores and routes its documents in batches and streams them into that
-unit's shards, returning its counts; :func:`finalize` builds ``OUT/_SUMMARY.json`` from the
-units' results and removes shards that earlier runs left for these inputs. The same goes
+unit's shards, returning its counts, and commits it (``commit.py``: a completion record written after
+its shards); :func:`finalize` builds ``OUT/_SUMMARY.json`` from every committed unit's record
+and removes the files of the layout that no record names. The same goes
 for ``winnow sample`` (:func:`read_for_sample`, :func:`score_sample`,
 :func:`finalize_sample`) and ``winnow route`` (:func:`scored_units`, :func:`route_unit`).
 
@@ -30,9 +31,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from winnow import __version__
 from winnow.models import fs
 
-from .commit import SUMMARY_FILE, commit_unit, committed_keys, layout_files, read_records, relative
+from .commit import SUMMARY_FILE, commit_unit, committed_keys, layout_files, read_records, record_path, relative
 from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, Span, has_text_column, line_starts_before, \
     read_file, rejected_record, shard_key, splittable_format
 from .routing import Router, load_thresholds_dict
@@ -121,20 +123,48 @@ def job_identity(config) -> dict:
     """The identity of the output a run, sample or route configuration writes (see
     ``commit.output_identity``): what its rows depend on, not where they come from."""
     from .commit import output_identity, read_identity, thresholds_digest
-    from .routing import manifest_models
 
     if isinstance(config, RouteConfig):
         return output_identity("route", scored=(read_identity(config.scored) or {}).get("fingerprint"),
                                directions=config.directions, keep_unscored=config.keep_unscored,
                                thresholds_version=config.thresholds.get("version"),
                                thresholds=thresholds_digest(config.thresholds))
-    parts = dict(models=manifest_models(config.models), reader=config.reader, split_bytes=config.split_bytes,
+    parts = dict(models=model_files(config.models), winnow=__version__, language_id=_lid_digest(),
+                 reader=config.reader, split_bytes=config.split_bytes,
                  thresholds_version=(config.thresholds or {}).get("version"),
                  thresholds=thresholds_digest(config.thresholds), keep_unscored=config.keep_unscored)
     if isinstance(config, SampleConfig):
         return output_identity("sample", sample={"n": config.n, "seed": config.seed, "inputs": list(config.inputs)},
                                **parts)
     return output_identity("score-only" if config.score_only else "run", **parts)
+
+
+def model_files(root: str) -> dict[str, dict[str, str]]:
+    """Language -> every file of its model set (tokenizer and models) -> sha256, from the
+    manifests: what a document's scores depend on."""
+    from winnow.models.manifest import MANIFEST_SUFFIX, read_manifest
+    from winnow.models.modelset import available_languages
+
+    local = fs.local_copy(root, only=(MANIFEST_SUFFIX,))
+    out = {}
+    for lang in available_languages(local):
+        files = {}
+        for path in sorted(os.listdir(os.path.join(local, lang))):
+            if path.endswith(MANIFEST_SUFFIX):
+                manifest = read_manifest(os.path.join(local, lang, path), verify=False)
+                files.update({f"{manifest['name']}/{name}": entry["sha256"] for name, entry in manifest["files"].items()})
+        out[lang] = files
+    return out
+
+
+def _lid_digest() -> str | None:
+    """The language-ID model's hash (a run with another one labels documents differently)."""
+    from winnow.models.langid import default_lid_path
+
+    try:
+        return hashlib.sha256(default_lid_path().read_bytes()).hexdigest()[:16]
+    except (OSError, Exception):  # noqa: BLE001 - no model: the launcher's own check says so
+        return None
 
 
 # --- units -------------------------------------------------------------------------------------
@@ -280,7 +310,10 @@ def find_inputs(patterns, exclude=()) -> Inputs:
             missing.append(pattern)
     if missing:
         raise FileNotFoundError(f"no input files match: {', '.join(missing)}")
-    found.files = list(dict.fromkeys(fs.absolute(f) for f in found.files))
+    # A local file is named by its real path, so that `data/`, `./data` and a link to it
+    # give the same units (and a resumed run skips them).
+    found.files = list(dict.fromkeys(os.path.realpath(f) if not fs.is_remote(f) and os.path.isfile(f)
+                                     else fs.absolute(f) for f in found.files))
     found.problems = {fs.absolute(p): v for p, v in found.problems.items()}
     return found
 
@@ -306,6 +339,8 @@ def _find_remote(pattern: str, exclude, found: Inputs) -> None:
     base = pattern.rstrip("/")
     if not matched and not glob.has_magic(pattern):
         matched = [m.path for m in fs.match(base + "/**")]  # a "folder" of an object store, recursively
+    elif glob.has_magic(pattern):  # names are judged below the pattern's fixed part
+        base = posixpath.dirname(re.split(r"[*?\[]", pattern, maxsplit=1)[0])
     for path in sorted(matched):
         rel = path[len(base) + 1:] if path.startswith(base + "/") else posixpath.basename(path)
         if path != pattern and any(_skipped_name(part) for part in rel.split("/")):
@@ -337,7 +372,7 @@ def plan_units(patterns, reader: ReaderOptions = ReaderOptions(), split_bytes: i
     ``committed`` unit keys."""
     found = find_inputs(patterns, exclude)
     if found.excluded:
-        log.warning("%d file(s) under the output folder are not read as inputs", found.excluded)
+        log.info("%d file(s) under the output folder are not read as inputs", found.excluded)
     units = [Unit(path, problem=problem) for path, problem in found.problems.items()]
     for path in found.files:
         whole = shard_key(path)
@@ -539,6 +574,11 @@ def finalize(results: list[dict], config, mode: str | None = None) -> dict:
         if "fingerprint" in record and record["fingerprint"] != fingerprint:
             raise RuntimeError(f"{out}: unit {key} was committed by another configuration "
                                f"({record['fingerprint']}, not {fingerprint}); rerun with --overwrite")
+    for key in [k for k, record in records.items() if record is None]:  # cut short by a crash: redone next time
+        log.warning("%s: the completion record of unit %s is unreadable; its unit is left out and redone by the "
+                    "next run", out, key)
+        fs.delete([record_path(out, key)])
+        del records[key]
     unit_results = [res for record in records.values() for res in record["results"]]
     summary = summarize(unit_results, score_only=config.score_only, mode=mode)
     named = {fs.join(out, rel) for rel in summary["files"]}
