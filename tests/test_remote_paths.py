@@ -160,3 +160,29 @@ def test_launch_errors_are_one_line(models_root, thresholds_file, tmp_path, caps
     err = capsys.readouterr().err
     assert code == 2 and expect in err and "Traceback" not in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_resume_and_the_lock_on_the_remote_filesystem(bucket, capsys):
+    from winnow.pipeline import commit
+
+    args = ["run", "--input", "fakefs://b/in", "--models", "fakefs://b/models", "--score-only",
+            "--output", "fakefs://b/out", "--no-report", "--no-progress"]
+    assert main(args) == 0
+    first = json.loads((bucket / "out" / "_SUMMARY.json").read_text())
+    # A crash after the first unit: the other units' records (and shards) never came.
+    done = sorted((bucket / "out" / "_winnow" / "done").glob("*.json"))
+    assert len(done) >= 2
+    for record in done[1:]:
+        record.unlink()
+    assert main(args) == 0
+    assert f"resumed: 1 unit(s)" in capsys.readouterr().err
+    again = json.loads((bucket / "out" / "_SUMMARY.json").read_text())
+    assert again["read"] == first["read"] and again["files"] == first["files"] and again["units_resumed"] == 1
+    # One writer: a live lock held in the store refuses a second run.
+    lock = commit.OutputLock("fakefs://b/out").acquire()
+    try:
+        assert main(args) == 2
+        assert "being written by another winnow run" in capsys.readouterr().err
+    finally:
+        lock.release()
+    assert not (bucket / "out" / "_winnow" / "LOCK").exists()
