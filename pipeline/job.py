@@ -205,7 +205,15 @@ def run_job(config, options) -> RunResult:
     pipeline = beam.Pipeline(runner=choose_runner(options), options=options)
     build_graph(pipeline, config)
     result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result.wait_until_finish()
+    except KeyboardInterrupt:
+        # A cluster job outlives its launcher: stop it, so that nothing writes after the lock is released.
+        try:
+            result.cancel()
+        except Exception:  # noqa: BLE001 - a runner that cannot cancel (the in-process one ends with us)
+            pass
+        raise
     secs = time.monotonic() - start
     counters = {}
     try:
