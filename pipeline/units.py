@@ -189,6 +189,9 @@ class Unit:
 _SHARD_NAME = re.compile(r"^\.?part-((.+-[0-9a-f]{10})(?:-s\d{5,})?|.+?)\.(?:parquet|pq)")
 
 
+_SPLIT_KEY = re.compile(r"^(.+-[0-9a-f]{10})-s\d{5,}$")  # a split unit's key -> its input's key
+
+
 def unit_key_of(shard_name: str) -> str | None:
     """The unit key a shard or dead-letter file (or its temporary file) was written for."""
     m = _SHARD_NAME.match(shard_name)
@@ -374,13 +377,20 @@ def plan_units(patterns, reader: ReaderOptions = ReaderOptions(), split_bytes: i
     if found.excluded:
         log.info("%d file(s) under the output folder are not read as inputs", found.excluded)
     units = [Unit(path, problem=problem) for path, problem in found.problems.items()]
+    split_inputs = {m.group(1) for m in map(_SPLIT_KEY.match, committed) if m}
     for path in found.files:
         whole = shard_key(path)
         if whole in committed:
             continue
         # A split file is planned again (its newlines counted: fast next to scoring) and its
-        # committed splits skipped.
-        units += [u for u in split_file(path, reader, split_bytes) if u.key not in committed]
+        # committed splits skipped. It must split as before: read whole now, it would count
+        # the rows of its committed splits twice.
+        planned = split_file(path, reader, split_bytes)
+        if whole in split_inputs and planned[0].splits == 1:
+            raise RuntimeError(f"{path}: an earlier run of this configuration committed splits of this file, which "
+                               f"cannot be split the same way now (changed, or unreadable); restore it, or rerun "
+                               f"with --overwrite")
+        units += [u for u in planned if u.key not in committed]
     return sorted(units, key=lambda u: (u.path, u.split))
 
 

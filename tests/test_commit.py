@@ -446,3 +446,19 @@ def test_an_overwrite_of_an_output_that_is_a_mount_point(models_root, thresholds
         assert main(base + ["--score-only", "--overwrite"]) == 0
         assert summary(out)["mode"] == "score-only" and assert_describes_disk(out)
         assert not Path(commit.staging_root(str(out))).exists()
+
+
+def test_a_resumed_split_file_must_split_as_before(models_root, tmp_path):
+    from test_units import _jsonl
+    from winnow.pipeline.units import plan_units
+
+    path = tmp_path / "big.jsonl"
+    _jsonl(path, 400)
+    units = plan_units([str(path)], split_bytes=4096)
+    assert len(units) > 2
+    committed = {units[0].key}
+    assert [u.key for u in plan_units([str(path)], split_bytes=4096, committed=committed)] == \
+        [u.key for u in units[1:]]
+    path.write_text(path.read_text()[:3000])  # shrunk below a split: it would be read whole
+    with pytest.raises(RuntimeError, match="cannot be split the same way"):
+        plan_units([str(path)], split_bytes=4096, committed=committed)
