@@ -57,7 +57,8 @@ class LanguageIdentifier:
         self.max_chars = max_chars
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
-        cleaned = [t[: self.max_chars].replace("\n", " ") for t in texts]
+        # fastText's C++ reads a line up to a newline, and a C string up to a NUL.
+        cleaned = [t[: self.max_chars].replace("\n", " ").replace("\x00", " ") for t in texts]
         idx = [i for i, t in enumerate(cleaned) if not t.isspace() and t]
         out = [(self.UNDETERMINED, 0.0)] * len(texts)
         if idx:

@@ -243,9 +243,10 @@ def test_language_id_clear_cases(lid):
         "気象庁は週末に北部で雨が降ると予想しています。",
         "",
         "two\nlines of English text, which fastText reads as one",
+        "\x00a NUL first: fastText would stop reading at it, and call this text nothing",
     ]
     got = lid.predict(texts)
-    assert [lang for lang, _ in got] == ["en", "de", "fr", "es", "ja", "und", "en"]
+    assert [lang for lang, _ in got] == ["en", "de", "fr", "es", "ja", "und", "en", "en"]
     assert all(p > 0.8 for _, p in got[:5]) and got[5][1] == 0.0
 
 
