@@ -462,3 +462,53 @@ def test_a_resumed_split_file_must_split_as_before(models_root, tmp_path):
     path.write_text(path.read_text()[:3000])  # shrunk below a split: it would be read whole
     with pytest.raises(RuntimeError, match="cannot be split the same way"):
         plan_units([str(path)], split_bytes=4096, committed=committed)
+
+
+def test_a_run_over_every_hostile_file_completes_and_accounts_for_each(models_root, thresholds_file, tmp_path):
+    """Issue cases 1-3, 8-10 end to end: the run completes, exit 0, each bad file or record
+    in the dead letters with its reason, read = kept + dropped + rejected."""
+    import gzip
+    import zlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    from test_hostile_readers import http, page, three, warc_record
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    import hashlib
+
+    good = "".join(json.dumps({"id": f"z{i}", "text": f"Line {i} breaks off: {hashlib.sha1(str(i).encode()).hexdigest()}"})
+                   + "\n" for i in range(20000)).encode()  # varied: many zstd blocks
+    blob = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(good))
+    blob[len(blob) * 3 // 4] ^= 0xFF
+    (folder / "corrupt.jsonl.zst").write_bytes(bytes(blob))                       # 1: flipped zstd bytes
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    body = bomb.compress(b"\0" * (48 << 20)) + bomb.flush()
+    (folder / "bomb.warc").write_bytes(warc_record(http(body, "Content-Encoding: gzip"))
+                                       + warc_record(http(page(7)), url="http://after.test/"))  # 2: gzip bomb
+    (folder / "newlines.jsonl.gz").write_bytes(gzip.compress(b"\n" * (80 << 20), 9))   # 3: newline bomb
+    os.mkfifo(folder / "pipe.jsonl")                                                # 8: a FIFO
+    (folder / "lying.warc").write_bytes(b"".join(three(r0=-25)))                    # 9: a lying Content-Length
+    pq.write_table(pa.table({"text": pa.array([b"binary text one", b"binary text two"], pa.binary())}),
+                   folder / "binary.parquet")                                       # 10: string-like columns
+    pq.write_table(pa.table({"text": pa.array(["dictionary text"] * 3).dictionary_encode()}), folder / "dict.parquet")
+    pq.write_table(pa.table({"text": list(range(20))}), folder / "ints.parquet")     # 10: 20 rows, 20 read
+    out = tmp_path / "out"
+    assert main(["run", "--input", str(folder), "--models", str(models_root), "--thresholds", str(thresholds_file),
+                 "--output", str(out), "--no-report"]) == 0
+    s = assert_describes_disk(out)
+    by_input = {Path(name).name: counts for name, counts in s["by_input"].items()}
+    _, rejected = output_rows(out)
+    reasons = {(Path(r["source_file"]).name, r["reason"]) for r in rejected}
+    assert ("corrupt.jsonl.zst", "corrupt_file") in reasons and by_input["corrupt.jsonl.zst"].get("keep", 0) + \
+        by_input["corrupt.jsonl.zst"].get("drop", 0) > 0                            # the lines before the break
+    assert ("bomb.warc", "too_large") in reasons and by_input["bomb.warc"]["read"] == 2
+    assert ("newlines.jsonl.gz", "decompression_bomb") in reasons
+    assert ("pipe.jsonl", "not_a_regular_file") in reasons
+    assert ("lying.warc", "bad_record_length") in reasons and by_input["lying.warc"]["read"] == 3
+    assert by_input["binary.parquet"]["read"] == 2 and "rejected" not in by_input["binary.parquet"]
+    assert by_input["dict.parquet"]["read"] == 3 and "rejected" not in by_input["dict.parquet"]
+    assert by_input["ints.parquet"] == {"rejected": 20, "read": 20}
