@@ -180,6 +180,8 @@ def _owner_alive(held: dict) -> bool | None:
     otherwise (then only its heartbeat tells)."""
     if held.get("host") != socket.gethostname() or held.get("pid_namespace") != _pid_namespace():
         return None
+    if held.get("workers_elsewhere"):
+        return None  # a cluster job (Dataflow, a Spark cluster) may outlive its launcher's pid
     pid = held.get("pid")
     if not isinstance(pid, int):
         return False
@@ -196,12 +198,12 @@ def _owner_alive(held: dict) -> bool | None:
 class OutputLock:
     """``OUT/_winnow/LOCK``: at most one run writes an output at a time."""
 
-    def __init__(self, output: str, command: str = ""):
+    def __init__(self, output: str, command: str = "", *, workers_elsewhere: bool = False):
         self.output = output.rstrip("/")
         self.path = control(self.output, LOCK_FILE)
         self.info = {"run_id": uuid.uuid4().hex[:12], "host": socket.gethostname(), "pid": os.getpid(),
                      "pid_start": _process_start(os.getpid()), "pid_namespace": _pid_namespace(), "started": _now(),
-                     "command": command[:500]}
+                     "command": command[:500], "workers_elsewhere": workers_elsewhere}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.took_over: dict | None = None
@@ -388,11 +390,12 @@ class Writer:
     overwrite); :meth:`finish` installs a staged output; :meth:`close` releases the lock.
     """
 
-    def __init__(self, output: str, identity: dict, *, overwrite: bool = False, command: str = ""):
+    def __init__(self, output: str, identity: dict, *, overwrite: bool = False, command: str = "",
+                 workers_elsewhere: bool = False):
         self.output = output.rstrip("/")
         self.identity = identity
         self.overwrite = overwrite
-        self.lock = OutputLock(self.output, command)
+        self.lock = OutputLock(self.output, command, workers_elsewhere=workers_elsewhere)
         self.target = self.output
         self.resumed = 0       # units committed by earlier runs of this configuration
         self.cleaned = 0       # temporary files of dead runs removed

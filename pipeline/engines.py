@@ -90,7 +90,9 @@ class Engine:
         from .units import SampleConfig, job_identity
 
         identity = config.identity or job_identity(config)
-        with Writer(config.output, identity, overwrite=overwrite, command=command) as writer:
+        # A job on other machines may outlive its launcher: its lock then goes stale by heartbeat only.
+        with Writer(config.output, identity, overwrite=overwrite, command=command,
+                    workers_elsewhere=self.remote_workers() is not None) as writer:
             target = dataclasses.replace(config, output=writer.target, identity=identity)
             if hasattr(config, "exclude"):
                 target = dataclasses.replace(target, exclude=(config.output, staging_root(config.output)))

@@ -21,14 +21,15 @@ done
 "$W" train kenlm --lang en --role harmful --input "$TRAIN/en_harmful.txt" --models "$MODELS" --order 3 \
      --memory 256M 2>/dev/null
 echo "== winnow sample: score a seeded sample of 200 documents"
-"$W" sample --input "$ROOT/sample/web/" --models "$MODELS" --n 200 --seed 1 --output "$OUT/sample"
+# --overwrite: a rerun of the demo replaces what an earlier one (other models, say) wrote.
+"$W" sample --input "$ROOT/sample/web/" --models "$MODELS" --n 200 --seed 1 --output "$OUT/sample" --overwrite
 echo "== winnow tune: learn thresholds from it"
 "$W" tune --scored "$OUT/sample" --models "$MODELS" --min-tokens 5 --output "$OUT/thresholds.json"
 "$W" report --scored "$OUT/sample" --models "$MODELS" --thresholds "$OUT/thresholds.json" \
      --output "$OUT/sample-report.html"
 echo "== winnow run with the learned thresholds"
 "$W" run --input "$ROOT/sample/web/" --models "$MODELS" --thresholds "$OUT/thresholds.json" \
-     --output "$OUT/run" "$@"
+     --output "$OUT/run" --overwrite "$@"
 echo
 echo "models:      $MODELS"
 echo "thresholds:  $OUT/thresholds.json (report: $OUT/sample-report.html)"

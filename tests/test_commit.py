@@ -228,11 +228,15 @@ def test_a_stale_lock_is_taken_over(models_root, thresholds_file, tmp_path, case
     assert not (out / "_winnow" / "LOCK").exists()
 
 
-@pytest.mark.parametrize("case", ["alive-here", "fresh-heartbeat-elsewhere"])
+@pytest.mark.parametrize("case", ["alive-here", "fresh-heartbeat-elsewhere", "cluster-job-of-a-dead-launcher"])
 def test_a_live_lock_is_respected(models_root, thresholds_file, tmp_path, case, capsys):
     out = tmp_path / "out"
-    write_lock(out, **({"pid_start": commit._process_start(os.getpid())} if case == "alive-here"
-                       else {"host": "another-machine"}))
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    write_lock(out, **{"alive-here": {"pid_start": commit._process_start(os.getpid())},
+                       "fresh-heartbeat-elsewhere": {"host": "another-machine"},
+                       # Dataflow workers keep writing after their launcher died: only the heartbeat tells.
+                       "cluster-job-of-a-dead-launcher": {"pid": dead, "workers_elsewhere": True}}[case])
     code = main(["run", "--input", str(SAMPLE_WEB), "--models", str(models_root), "--thresholds",
                  str(thresholds_file), "--output", str(out), "--no-report"])
     err = capsys.readouterr().err
