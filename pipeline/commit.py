@@ -354,8 +354,9 @@ def staging_root(output: str) -> str:
 
 
 def layout_files(root: str) -> list[str]:
-    """The files of the output's own layout under ``root``, temporary files included: never
-    a file a user keeps elsewhere under OUT."""
+    """The files of the output's own layout under ``root``, temporary files included (what
+    finalize may remove): never a file a user keeps elsewhere under OUT. (An --overwrite
+    install replaces the ``route=*/`` and ``_rejected/`` folders whole.)"""
     from .stages import DEAD_LETTER_SUFFIX, REJECTED_FOLDER, SHARD_SUFFIX
 
     root = root.rstrip("/")

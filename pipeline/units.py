@@ -483,10 +483,10 @@ def unit_records(unit: Unit, reader: ReaderOptions) -> Iterator[tuple[str, dict]
     yield from read_file(unit.path, reader, unit.span)
 
 
-Publish = Callable[[Counter], None]  # (route, lang, reason) -> n, as they happen (an engine's live counters)
+CountSink = Callable[[Counter], None]  # (route, lang, reason) -> n, as they happen (an engine's live counters)
 
 
-def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, publish: Publish | None = None,
+def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, publish: CountSink | None = None,
              progress: Progress | None = None) -> dict:
     """Read one unit, score and route its documents in batches, write its shards; its result."""
     publish = publish or (lambda delta: None)

@@ -50,7 +50,8 @@ def assert_describes_disk(out: Path) -> dict:
     """The summary accounts for exactly the rows and files on disk."""
     s = summary(out)
     docs, rejected = output_rows(out)
-    assert s["read"] == s["kept"] + s["dropped"] + s["rejected"] + s["scored"] == len(docs) + len(rejected)
+    assert s["read"] - s.get("not_sampled", 0) == s["kept"] + s["dropped"] + s["rejected"] + s["scored"] \
+        == len(docs) + len(rejected)
     on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("part-*") if "_winnow" not in p.parts)
     assert on_disk == s["files"]
     assert not list(out.rglob("*.tmp"))
@@ -516,3 +517,31 @@ def test_a_run_over_every_hostile_file_completes_and_accounts_for_each(models_ro
     assert by_input["binary.parquet"]["read"] == 2 and "rejected" not in by_input["binary.parquet"]
     assert by_input["dict.parquet"]["read"] == 3 and "rejected" not in by_input["dict.parquet"]
     assert by_input["ints.parquet"] == {"rejected": 20, "read": 20}
+
+
+def test_sample_and_route_follow_the_protocol_too(models_root, thresholds_file, tmp_path, capsys):
+    small = write_corpus(tmp_path / "in", files=3, lines=40)
+    smp = tmp_path / "smp"
+    base = ["sample", "--input", str(small), "--models", str(models_root), "--n", "30", "--output", str(smp)]
+    assert main(base + ["--seed", "1"]) == 0
+    first = summary(smp)
+    assert main(base + ["--seed", "2"]) == 2 and "sample size or seed" in capsys.readouterr().err
+    assert summary(smp) == first
+    assert main(base + ["--seed", "2", "--overwrite"]) == 0
+    assert summary(smp)["read"] == first["read"] and assert_describes_disk(smp)["units"] == 1
+    # route: resumed when run again, refused with other thresholds, refused on a locked --scored.
+    scored, routed = tmp_path / "scored", tmp_path / "routed"
+    assert main(["run", "--input", str(small), "--models", str(models_root), "--score-only", "--output", str(scored),
+                 "--no-report"]) == 0
+    route = ["route", "--scored", str(scored), "--models", str(models_root), "--output", str(routed)]
+    assert main(route + ["--thresholds", str(thresholds_file)]) == 0
+    capsys.readouterr()
+    assert main(route + ["--thresholds", str(thresholds_file)]) == 0
+    assert "resumed: 3 unit(s)" in capsys.readouterr().err and assert_describes_disk(routed)["read"] == 120
+    other = json.loads(Path(thresholds_file).read_text())
+    other["version"] = "route-v2"
+    (tmp_path / "t2.json").write_text(json.dumps(other))
+    assert main(route + ["--thresholds", str(tmp_path / "t2.json")]) == 2
+    write_lock(scored)
+    assert main(route + ["--thresholds", str(thresholds_file), "--overwrite"]) == 2
+    assert "is being written, or its last run did not finish" in capsys.readouterr().err
