@@ -350,7 +350,10 @@ class _Inflater:
             self._d = self._new()
             self._at_member_start = True
             if self._track:
-                self._starts.append((self.produced, self.consumed))
+                if self._starts[-1][0] == self.produced:  # an empty member before: its start names no byte
+                    self._starts[-1] = (self.produced, self.consumed)
+                else:
+                    self._starts.append((self.produced, self.consumed))
         d = self._d
         if self.kind == "gzip":
             data = self._in[self._ipos:] if self._ipos else self._in
@@ -692,7 +695,7 @@ def _is_text_type(t) -> bool:
 
 def has_text_column(schema, options: ReaderOptions) -> bool:
     """Whether a Parquet schema has the string (or binary) column the reader takes the text from."""
-    if options.text_field not in schema.names:
+    if schema.names.count(options.text_field) != 1:  # absent, or two columns of that name
         return False
     return _is_text_type(schema.field(options.text_field).type)
 
@@ -715,6 +718,26 @@ def _as_bytes(column):
     return column
 
 
+def _side_column(batch, name: str, options: ReaderOptions, n: int) -> list:
+    """An id or URL column's values, or Nones: a column that is absent, ambiguous (two of
+    that name) or not convertible (a timestamp out of Python's range) costs only provenance."""
+    if name == options.text_field or batch.schema.names.count(name) != 1:
+        return [None] * n
+    return _values(batch.column(name), n)
+
+
+def _values(column, n: int) -> list:
+    """A column's Python values; as text if Python cannot hold them (a timestamp out of its
+    range), else Nones."""
+    try:
+        return column.to_pylist()
+    except Exception:  # noqa: BLE001 - e.g. OverflowError on a timestamp
+        try:
+            return column.cast("string").to_pylist()
+        except Exception:  # noqa: BLE001
+            return [None] * n
+
+
 def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
     import pyarrow.parquet as pq
 
@@ -730,15 +753,13 @@ def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
         yield from _parquet_bad_schema(path, pf, options, index, groups)
         return
     columns = [options.text_field] + [c for c in (options.id_field, options.url_field)
-                                      if c in schema.names and c != options.text_field]
+                                      if schema.names.count(c) == 1 and c != options.text_field]
     try:
         for batch in pf.iter_batches(columns=columns, batch_size=4096, row_groups=groups):
             texts = _as_bytes(batch.column(options.text_field)).to_pylist()
             n = len(texts)
-            ids = batch.column(options.id_field).to_pylist() if options.id_field in batch.schema.names \
-                and options.id_field != options.text_field else [None] * n
-            urls = batch.column(options.url_field).to_pylist() if options.url_field in batch.schema.names \
-                and options.url_field != options.text_field else [None] * n
+            ids = _side_column(batch, options.id_field, options, n)
+            urls = _side_column(batch, options.url_field, options, n)
             for value, doc_id, url in zip(texts, ids, urls):
                 doc_id = _clean_str(doc_id, convert=True)
                 url = _clean_str(url)
@@ -769,20 +790,24 @@ def _parquet_bad_schema(path, pf, options: ReaderOptions, index: int, groups):
     every row is counted; each carries a preview of its value where there is one."""
     schema = pf.schema_arrow
     field = options.text_field
-    if field in schema.names:
+    if schema.names.count(field) > 1:
+        why = f"{schema.names.count(field)} columns are named {field!r}; which one holds the text is unknown"
+        columns = []
+    elif field in schema.names:
         why = f"column {field!r} is {schema.field(field).type}, not a string or binary column (--text-field)"
         columns = [field]
     else:
         why = f"no column {field!r} (--text-field); the file's columns are {', '.join(schema.names) or 'none'}"
         columns = []
-    columns += [c for c in (options.id_field, options.url_field) if c in schema.names and c not in columns]
+    columns += [c for c in (options.id_field, options.url_field) if schema.names.count(c) == 1 and c not in columns]
     meta = pf.metadata
     groups = list(range(meta.num_row_groups)) if groups is None else groups
     try:
         for g in groups:
             if columns:
                 batches = pf.iter_batches(columns=columns, batch_size=4096, row_groups=[g])
-                rows = ((batch.num_rows, {c: batch.column(c).to_pylist() for c in columns}) for batch in batches)
+                rows = ((batch.num_rows, {c: _values(batch.column(c), batch.num_rows) for c in columns})
+                        for batch in batches)
             else:
                 rows = iter([(meta.row_group(g).num_rows, {})])
             for n, data in rows:
@@ -818,7 +843,8 @@ MAX_HEADER_BYTES = 1 << 20   # a WARC header longer than this is broken
 MAX_HEADER_LINE = 1 << 16
 _VERSION_LINE = re.compile(rb"WARC/[0-9]{1,4}\.[0-9]{1,4}[ \t]{0,8}\r?\n")
 _NEXT_VERSION_LINE = re.compile(rb"\nWARC/[0-9]{1,4}\.[0-9]{1,4}[ \t]{0,8}\r?\n")
-_OVERLAP = 32                # longer than any version line: matches across chunk boundaries
+_CUT_VERSION_LINE = re.compile(rb"WARC/[0-9]{1,4}\.[0-9]{1,4}[ \t]{0,8}\r?\n(?=[A-Za-z][A-Za-z0-9-]{0,40}:)")
+_OVERLAP = 80                # longer than a version line and the header name after it: matches across chunks
 _SEPARATORS = re.compile(rb"[\r\n\0]+")
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
 
@@ -907,7 +933,7 @@ class _WarcStream:
             got += take
             if take < len(data):
                 self.buf = data[take:]
-                self.base -= take
+                self.base += take  # the stream offset of buf[0]
                 break
             self.base += len(data)
         return b"".join(parts)
@@ -929,15 +955,18 @@ class _WarcStream:
         rest = ahead.lstrip(b"\r\n\0")
         return not rest or rest.startswith(b"WARC/")
 
-    def find_record(self) -> bool:
+    def find_record(self, after_damage: bool = False) -> bool:
         """Move to the next version line at or after the current position (taken as a
-        line start); False, at the end of the stream, when there is none."""
+        line start); False, at the end of the stream, when there is none. ``after_damage``
+        (a record cut short): also a version line that does not start a line, if a header
+        line follows it (a cut record's last line runs straight into the next record)."""
         if self.at_version_line():
             return True
+        pattern = _CUT_VERSION_LINE if after_damage else _NEXT_VERSION_LINE
         while True:
-            m = _NEXT_VERSION_LINE.search(self.buf, self.pos)
+            m = pattern.search(self.buf, self.pos)
             if m:
-                self.pos = m.start() + 1
+                self.pos = m.start() + (0 if after_damage else 1)
                 return True
             self.pos = max(self.pos, len(self.buf) - _OVERLAP)
             if not self._more():
@@ -975,34 +1004,41 @@ class _WarcStream:
         return (b"".join(parts) if parts is not None else None), size, m is not None
 
     def skip(self, n: int, cap: int) -> tuple[int, bytes | None]:
-        """Skip up to ``n`` bytes without holding them: ``(bytes skipped, kept)``, where
-        ``kept`` (at most ``cap`` bytes, else None) runs from the first version line inside
-        the skipped bytes to their end, so that a lying length can be recovered from."""
+        """Skip up to ``n`` bytes without holding them: ``(bytes skipped, kept, stopped)``,
+        where ``kept`` (at most ``cap`` bytes, else None) runs from the first version line
+        inside the skipped bytes to where skipping ended, so that a lying length can be
+        recovered from; ``stopped``: skipping ended early, ``cap`` bytes past that line."""
         left, tail, kept, kept_n, searching = n, b"\n", None, 0, True  # the block starts a line
         while left > 0:
             if self.pos >= len(self.buf) and not self._more():
                 break
             piece = self.buf[self.pos:self.pos + left]
+            if kept is not None and kept_n + len(piece) > cap:
+                # A record may start at the version line kept: skipping on blind would lose it
+                # and every record after. Stop here; the caller resynchronises from it.
+                piece = piece[:cap - kept_n]
+                self.pos += len(piece)
+                kept.append(piece)
+                return n - left + len(piece), b"".join(kept), True
             self.pos += len(piece)
             left -= len(piece)
             if kept is not None:
                 kept_n += len(piece)
-                if kept_n > cap:
-                    kept, searching = None, False
-                else:
-                    kept.append(piece)
+                kept.append(piece)
             elif searching:
                 window = tail + piece
                 m = _NEXT_VERSION_LINE.search(window)
                 if m:
                     kept = [window[m.start() + 1:]]
                     kept_n = len(kept[0])
-                    searching = kept_n <= cap
-                    if not searching:
-                        kept = None
+                    if kept_n > cap:  # keep the version line's first cap bytes, give the rest back
+                        give = kept_n - cap
+                        self.pos -= give
+                        left += give
+                        kept, kept_n = [kept[0][:cap]], cap
                 else:
                     tail = window[-_OVERLAP:]
-        return n - left, (b"".join(kept) if kept is not None else None)
+        return n - left, (b"".join(kept) if kept is not None else None), False
 
 
 def _warc_records(path, raw, want: str, options: ReaderOptions):
@@ -1037,7 +1073,7 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
                 s.raise_pending()
                 return
             if not s.at_version_line():
-                found = s.find_record()
+                found = s.find_record(after_damage=True)
                 if not found:
                     s.raise_pending()
                 if found or seen_record:  # bytes that should have been a record, in a WARC file
@@ -1066,6 +1102,12 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
                 if line[:1] in (b" ", b"\t") and last is not None:  # a folded header line
                     headers[last] += " " + line.strip().decode("utf-8", "replace")
                     continue
+                cut = line.rfind(b"WARC/")
+                if cut >= 0 and _VERSION_LINE.fullmatch(line, cut):  # the header breaks off: a record starts
+                    s.unread(line[cut:])
+                    problem = ("bad_record_header", f"the header breaks off where another record starts "
+                                                    f"(at byte {s.tell()})")
+                    break
                 name, colon, value = line.partition(b":")
                 name = name.strip()
                 if not colon or not name:
@@ -1083,7 +1125,7 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
                     if maybe:
                         yield letter("truncated_record", f"{where}: {problem[1]}", url=url, rid=rid)
                     return
-                found = s.find_record()
+                found = s.find_record(after_damage=True)
                 if maybe:
                     yield letter("bad_record_header", f"{where}: {problem[1]}; "
                                  + (f"resynchronised at byte {s.tell()}" if found else "no record after it"),
@@ -1105,7 +1147,7 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
                             yield DOC, (index, offset, url, rid, block, True)
                         index += 1
                     continue
-                found = s.find_record()
+                found = s.find_record(after_damage=True)
                 if maybe:
                     what = "no Content-Length" if length is None else f"Content-Length {length[:40]!r} is not a byte count"
                     yield letter("bad_record_length", f"{where}: {what}; "
@@ -1115,15 +1157,17 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
                 continue
             length = int(length)
             if length > cap:  # never held whole: skipped, keeping enough to recover from a lie
-                got, kept = s.skip(length, cap)
-                if got < length:
+                got, kept, stopped = s.skip(length, cap)
+                if got < length and not stopped:
                     s.raise_pending()
                 framed = got == length and s.followed_by_record(separator)
                 if not framed and kept is not None:
                     s.unread(kept)
                 if maybe:
                     detail = f"{where}: Content-Length {length}, over max_record_bytes {cap}; skipped"
-                    if got < length:
+                    if stopped:
+                        detail += " (a record starts inside it)"
+                    elif got < length:
                         detail += f" (the file ends {got} bytes into it)"
                     elif not framed:
                         detail += " (no record follows where it says it ends)"
@@ -1153,7 +1197,7 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
                         yield DOC, (index, offset, url, rid, block, True)
                     index += 1
                 continue
-            found = s.find_record()
+            found = s.find_record(after_damage=True)
             if not maybe:
                 continue
             if len(block) < length and not found:

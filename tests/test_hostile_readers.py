@@ -160,14 +160,42 @@ def test_a_10_gb_content_length_is_not_read_whole(tmp_path):
     assert peak < 50 * MB, peak
 
 
-def test_a_real_record_over_the_cap_is_skipped_whole_even_if_it_mentions_warc_lines(tmp_path):
+def test_a_real_record_over_the_cap_that_mentions_warc_lines_costs_no_other_record(tmp_path):
+    # Skipping an over-cap block stops cap bytes after a version line inside it (a lying
+    # length would otherwise take every record after it): for a real record that merely holds
+    # one, the rest of it is one more dead letter, and the record after it is read.
     big = http(b"<html><body><pre>\r\nWARC/1.0\r\nWARC-Type: response\r\n" + b"x" * 5000 + b"</pre></body></html>")
     path = tmp_path / "big.warc.gz"
     path.write_bytes(gzip.compress(warc_record(big, url="http://big.test/"))
                      + gzip.compress(warc_record(http(page(3)), url="http://small.test/")))
     got = items(path, max_record_bytes=1000)
-    assert reasons(got) == ["too_large", DOC]
-    assert got[1][1]["url"] == "http://small.test/"
+    assert reasons(got) == ["too_large", "bad_record_header", DOC]
+    assert got[2][1]["url"] == "http://small.test/"
+
+
+def test_an_over_cap_length_that_lies_costs_no_later_record(tmp_path):
+    """A Content-Length over the cap that runs over 30 records: all of them are read."""
+    records = [warc_record(http(page(n)), url=f"http://p{n}.test/") for n in range(30)]
+    liar = warc_record(http(b"<p>tiny</p>"), url="http://liar.test/", length=200_000)
+    got = items(_write_warc(tmp_path, liar + b"".join(records)), max_record_bytes=1000)
+    assert reasons(got)[0] == "too_large" and [r["url"] for k, r in got if k == DOC] == \
+        [f"http://p{n}.test/" for n in range(30)]
+
+
+def test_a_record_cut_short_costs_no_later_record(tmp_path):
+    b, c = (warc_record(http(page(n)), url=f"http://{n}.test/") for n in (1, 2))
+    cut_header = warc_record(http(page(0)), url="http://0.test/")[:60]  # ends inside a header line
+    cut_block = warc_record(http(page(0)), url="http://0.test/", length=500)[:300]  # no newline at the cut
+    for cut in (cut_header, cut_block):
+        got = items(_write_warc(tmp_path, cut + b + c))
+        assert [r["url"] for k, r in got if k == DOC] == ["http://1.test/", "http://2.test/"], reasons(got)
+        assert len(got) == 3  # the cut record is one dead letter
+
+
+def _write_warc(tmp_path, data: bytes):
+    path = tmp_path / "x.warc"
+    path.write_bytes(data)
+    return path
 
 
 # --- 3. file-level decompression caps and cheap blank lines -------------------------------------
@@ -500,3 +528,41 @@ def test_read_equals_docs_plus_dead_letters_for_every_hostile_case(tmp_path):
         for kind, _ in items(tmp_path / name):
             totals[kind] += 1
     assert totals == {DOC: 3 + 2 + 2, REJECTED: 1 + 1}
+
+
+@pytest.mark.parametrize("chunk", [7, 4096, 1 << 20])
+def test_record_offsets_are_exact_whatever_the_read_chunks(tmp_path, monkeypatch, chunk):
+    import winnow.pipeline.readers as readers
+
+    monkeypatch.setattr(readers, "READ_CHUNK", chunk)
+    data = b"".join(warc_record(http(page(n) * (1 + 40 * n)), url=f"http://p{n}.test/") for n in range(4))
+    starts = [i for i in range(len(data)) if data.startswith(b"WARC/1.0\r\n", i)]
+    got = items(_write_warc(tmp_path, data))
+    assert [k for k, _ in got] == [DOC] * 4
+    assert [r["record_offset"] for _, r in got] == starts
+
+
+def test_parquet_with_two_text_columns_or_an_unconvertible_id(tmp_path):
+    two = pa.Table.from_arrays([pa.array(["a", "b"]), pa.array(["c", "d"])], names=["text", "text"])
+    pq.write_table(two, tmp_path / "two.parquet")
+    got = items(tmp_path / "two.parquet")
+    assert reasons(got) == ["bad_schema", "bad_schema"]
+    stamps = pa.table({"text": ["one", "two", "three"],
+                       "id": pa.array([2 ** 62, 1, 2], pa.int64()).cast(pa.timestamp("ms"))})
+    pq.write_table(stamps, tmp_path / "stamps.parquet")
+    got = items(tmp_path / "stamps.parquet")
+    assert [k for k, _ in got] == [DOC, DOC, DOC]  # the id is lost, not the rows
+
+
+def test_parquet_text_column_of_timestamps_out_of_range_counts_every_row(tmp_path):
+    t = pa.table({"text": pa.array([2 ** 62, 1], pa.int64()).cast(pa.timestamp("ms"))})
+    pq.write_table(t, tmp_path / "ts.parquet")
+    assert reasons(items(tmp_path / "ts.parquet")) == ["bad_schema", "bad_schema"]
+
+
+def test_many_empty_gzip_members_cost_no_memory(tmp_path):
+    rec = gzip.compress(warc_record(http(page(1))))
+    path = tmp_path / "members.warc.gz"
+    path.write_bytes(rec + gzip.compress(b"") * 100_000 + rec)
+    got, peak = peak_bytes(lambda: items(path))
+    assert [k for k, _ in got] == [DOC, DOC] and peak < 8 * MB, peak
