@@ -739,6 +739,10 @@ def _values(column, n: int) -> list:
 
 
 def _read_parquet(path, raw, options: ReaderOptions, span: Span | None = None):
+    # Never touch column-chunk metadata (RowGroupMetaData.column): on a damaged footer
+    # pyarrow 25.0.1 throws a C++ exception there that aborts the process
+    # (tests/fixtures/fuzz/parquet/column-metadata-aborts-arrow.parquet); decoding raises a
+    # Python error instead. So Parquet rows are bounded by --max-doc-chars only, after decoding.
     import pyarrow.parquet as pq
 
     try:

@@ -431,6 +431,7 @@ def _parquet_spans(path: str, reader: ReaderOptions, split_bytes: int) -> list[S
         if not has_text_column(pf.schema_arrow, reader):
             return []  # read whole: the reader rejects the file once, with its reason
         meta = pf.metadata
+    # Row-group metadata only: a column chunk's aborts pyarrow on a damaged footer (see readers).
     spans, start, first, rows, nbytes = [], 0, 0, 0, 0
     for g in range(meta.num_row_groups):
         group = meta.row_group(g)

@@ -566,3 +566,4 @@ def test_many_empty_gzip_members_cost_no_memory(tmp_path):
     path.write_bytes(rec + gzip.compress(b"") * 100_000 + rec)
     got, peak = peak_bytes(lambda: items(path))
     assert [k for k, _ in got] == [DOC, DOC] and peak < 8 * MB, peak
+
