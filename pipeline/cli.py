@@ -748,9 +748,12 @@ def cmd_report(args) -> int:
 
 def print_summary(summary: dict, output: str, secs: float) -> None:
     routes = ["scored"] if summary["mode"] == "score-only" else ["kept", "dropped"]
+    done = summary.get("run", {})  # the rates are this run's own (a resumed run read only the rest)
+    read, nbytes = done.get("read", summary["read"]), done.get("bytes_read", summary["bytes_read"])
+    resumed = f"; {read} read by this run" if read != summary["read"] else ""
     print(f"\nread {summary['read']} = " + " + ".join(f"{summary[r]} {r}" for r in routes)
-          + f" + {summary['rejected']} rejected   ({secs:.1f} s, {summary['read'] / max(secs, 1e-9):.0f} docs/s, "
-          f"{summary['bytes_read'] / 1e6 / max(secs, 1e-9):.2f} MB/s of text)")
+          + f" + {summary['rejected']} rejected   ({secs:.1f} s{resumed}, {read / max(secs, 1e-9):.0f} docs/s, "
+          f"{nbytes / 1e6 / max(secs, 1e-9):.2f} MB/s of text)")
     cols = ["keep", "drop", "scored"] if summary["mode"] != "score-only" else ["scored"]
     cols = [c for c in cols if any(c in v for v in summary["by_lang"].values())]
     print(f"\n  {'lang':<6}" + "".join(f"{c:>9}" for c in cols + ["read"]))

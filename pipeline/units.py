@@ -598,8 +598,11 @@ def finalize(results: list[dict], config, mode: str | None = None) -> dict:
     summary["stale_shards_removed"] = sum(1 for p in stale if not p.endswith(".tmp"))
     summary["units"] = len(records)
     summary["units_resumed"] = len(earlier)
+    this_run = summarize(results, score_only=config.score_only, mode=mode) if earlier else summary
     summary["run"] = {"inputs": list(config.inputs), "models": config.models,
-                      "thresholds_version": (config.thresholds or {}).get("version"), "fingerprint": fingerprint}
+                      "thresholds_version": (config.thresholds or {}).get("version"), "fingerprint": fingerprint,
+                      # what this run itself read (the rest was committed by earlier runs)
+                      "read": this_run["read"], "bytes_read": this_run["bytes_read"]}
     fs.write_atomic(fs.join(out, SUMMARY_FILE), summary_json(summary))
     return summary
 
