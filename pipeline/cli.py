@@ -353,12 +353,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Methods: auto (labels if given, else mixture if bimodal, else percentiles), percentile, "
                "mixture, labels. Every score's diagnostics (quantiles, mixture fit, bimodality coefficient, "
                "BIC, Ashman's D, label metrics with bootstrap intervals) are written into the file.")
-    tu.add_argument("--scored", required=True, metavar="OUT",
-                    help="output folder of winnow sample or run --score-only (route=scored/lang=*/ shards)")
+    tu.add_argument("--scored", required=True, nargs="+", metavar="OUT",
+                    help="output folders of winnow sample or run --score-only (route=scored/lang=*/ shards); with "
+                         "--labels, the rows the labels name are the labelled set and every other row is the "
+                         "sample of the corpus to filter, on which each rule's drop rate is checked")
     _add_models_arg(tu)
     tu.add_argument("--output", "-o", required=True, metavar="THRESHOLDS.json")
     tu.add_argument("--method", choices=["auto", "percentile", "mixture", "labels"], default="auto")
     tu.add_argument("--labels", metavar="FILE", help="id,label CSV/TSV or JSONL {id, label}; 1 = bad, 0 = good")
+    tu.add_argument("--label-meaning", choices=["harmful", "low_quality"],
+                    help="what label 1 means: the reason of the rules learned from the labels (default: harmful "
+                         "for the combined rule, the score's own reason for single scores)")
+    tu.add_argument("--max-drop", type=float, default=50.0, metavar="PERCENT",
+                    help="refuse a rule learned from labels that drops more than PERCENT of the corpus sample "
+                         "(default: 50; a quality filter that keeps only the best tenth says 90)")
+    tu.add_argument("--force", action="store_true",
+                    help="write refused rules anyway; they are marked forced in the thresholds file")
+    tu.add_argument("--combined-features", metavar="F,F,...",
+                    help="features of the combined rule (default: every score, not raw length n_tokens, whose "
+                         "distribution rarely transfers from labelled texts to a corpus)")
     tu.add_argument("--keep-percent", type=float, default=60.0,
                     help="percentile method, quality scores: keep the best P%% (default: 60, CCNet's head+middle)")
     tu.add_argument("--harmful-percent", type=float, default=5.0,
@@ -693,18 +706,34 @@ def cmd_tune(args) -> int:
     from .routing import manifest_directions, manifest_models
     from .tuning import TuneOptions, load_scored, read_labels, tune
 
+    import pyarrow as pa
+
     directions = manifest_directions(args.models)
-    table = load_scored(args.scored)
+    table = pa.concat_tables([load_scored(folder) for folder in args.scored])
     labels = read_labels(args.labels) if args.labels else None
+    if not 0 < args.max_drop <= 100:
+        raise ValueError("--max-drop is a percentage in (0, 100]")
     opts = TuneOptions(method=args.method, keep_percent=args.keep_percent, harmful_percent=args.harmful_percent,
                        target_precision=args.target_precision, target_recall=args.target_recall, beta=args.beta,
                        prevalence=args.prevalence, seed=args.seed, min_docs=args.min_docs,
-                       cascade_band=args.cascade_band)
+                       cascade_band=args.cascade_band, max_corpus_drop=args.max_drop / 100, force=args.force,
+                       label_reason=args.label_meaning,
+                       combined_features=tuple(args.combined_features.split(",")) if args.combined_features else None)
     if args.method == "labels" and not labels:
         raise ValueError("--method labels needs --labels FILE")
     result = tune(table, directions, opts, labels=labels, scores=args.scores.split(",") if args.scores else None,
                   min_tokens=args.min_tokens, command="winnow " + " ".join(sys.argv[1:]),
                   models=manifest_models(args.models))
+    refused = {lang: spec["diagnostics"]["guard"]["refused"] for lang, spec in result["languages"].items()
+               if spec["diagnostics"].get("guard", {}).get("refused")}
+    for lang, items in refused.items():
+        for item in items:
+            print(f"winnow: {lang}: rule {item['score']} refused: {item['why']}", file=sys.stderr)
+    empty = [lang for lang in refused if not result["languages"][lang]["rules"]]
+    if empty:
+        raise ValueError(f"no rule left for {', '.join(empty)} after the guard rails; nothing written. Pass a larger "
+                         f"--max-drop if dropping that much is meant, --force to write the rules anyway, or tune "
+                         f"without --labels (percentile or mixture cuts on the corpus sample)")
     from winnow.models import fs
 
     fs.write_text(args.output, json.dumps(result, indent=2, default=float) + "\n")
@@ -717,6 +746,14 @@ def cmd_tune(args) -> int:
             mark = "rule" if rule else "info"
             print(f"  [{mark}] {score:<18} {d['method']:<10} threshold {value:<10} "
                   f"drop {d.get('drop_rate', 0):.1%}  {d['verdict'][:110]}")
+        for rule in spec["rules"]:
+            g = rule.get("guard") or {}
+            if g.get("corpus_drop_rate") is not None:
+                flags = "".join(f"  [{k}: {g[k]}]" for k in ("degenerate",) if g.get(k)) + \
+                    ("  [FORCED past the guard]" if rule.get("forced") else "")
+                labelled = f"{g['labelled_drop_rate']:.1%}" if g.get("labelled_drop_rate") is not None else "none"
+                print(f"  [guard] {rule['score']:<18} drops {g['corpus_drop_rate']:.1%} of the corpus sample, "
+                      f"{labelled} of the labelled rows{flags}")
         for rule in spec["rules"]:
             if rule["score"] == "combined":
                 lab = rule["diagnostics"]["labels"]

@@ -277,6 +277,11 @@ class TuneOptions:
     min_docs: int = MIN_DOCS
     cascade_band: float = 0.02      # share of documents around a KenLM cut that a neural LM re-decides
     combined: bool = True           # with labels: fit a logistic regression over all scores
+    # Guard rails for rules learned from labels (the unlabelled rows are the corpus sample):
+    max_corpus_drop: float = 0.5    # refuse a rule dropping more of the corpus sample than this
+    force: bool = False             # write refused rules anyway (marked as forced)
+    label_reason: str | None = None  # what the labels mean (harmful, low_quality): rules learned from them say so
+    combined_features: tuple[str, ...] | None = None  # None: every score, without raw length (n_tokens)
 
 
 def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions,
@@ -485,20 +490,113 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
                         rule["cascade"] = cascade
                 rules.append(rule)
         rules.sort(key=lambda r: chosen.index(r["score"]))
+        for rule in rules:
+            if rule["method"] == "labels" and opts.label_reason:
+                rule["reason"] = opts.label_reason
+        combined = None
         if lab is not None and opts.combined:
-            features = [f for f in sorted(directions[lang]) + ["n_tokens"] if f in cols]
-            combined = tune_combined(features, cols, mask, lab, opts)
+            wanted = opts.combined_features or [f for f in sorted(directions[lang]) if f != "n_tokens"]
+            features = [f for f in wanted if f in cols]
+            combined = tune_combined(features, cols, mask, lab, opts, reason=opts.label_reason or "harmful")
             if combined:
                 # With labels, one calibrated rule replaces the single-score ones (kept as diagnostics).
                 rules = [combined]
+        guard = None
+        if lab is not None and (lab >= 0).any():  # a language with labels: its corpus sample is the rest
+            feats = sorted(set(directions[lang]) | {"n_tokens"})
+            guard = {"labelled": int((lab >= 0).sum()), "corpus_sample": int((lab < 0).sum()),
+                     "labelled_prevalence": float(lab[lab >= 0].mean()) if (lab >= 0).any() else None,
+                     "feature_shift": feature_shift(feats, cols, mask, lab)}
+            rules, refused = guard_rules(rules, values_of, directions[lang], cols, mask, lab, opts)
+            if refused and combined in refused and not rules:
+                # The combined rule was refused: fall back to the single-score rules, guarded too.
+                singles = [r for r in (diagnostics_rules(diagnostics, chosen, opts)) if r]
+                rules, more = guard_rules(singles, values_of, directions[lang], cols, mask, lab, opts)
+                refused += more
+            guard["refused"] = [{"score": r["score"], "why": r["guard"]["refused"]} for r in refused]
         out_langs[lang] = {"min_tokens": min_tokens, "rules": rules,
-                           "diagnostics": {"documents": rows, "scores": diagnostics}}
+                           "diagnostics": {"documents": rows, "scores": diagnostics,
+                                           **({"guard": guard} if guard else {})}}
     body = {"languages": _json_safe(out_langs)}
     digest = hashlib.sha1(json.dumps(body, sort_keys=True, default=float).encode()).hexdigest()[:10]
     return {"thresholds_version": 1, "version": f"tune-{digest}",
             "created_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
             "created_by": command, **body,
             **({"models": {lang: models[lang] for lang in out_langs if lang in models}} if models else {})}
+
+
+def diagnostics_rules(diagnostics: dict, chosen: list[str], opts: TuneOptions) -> list[dict]:
+    """Single-score rules from their diagnostics (the fallback when a combined rule is refused)."""
+    rules = []
+    for score in chosen:
+        d = diagnostics.get(score) or {}
+        if d.get("value") is not None:
+            rules.append({"score": score, "value": d["value"],
+                          "reason": (opts.label_reason or d["reason"]) if d["method"] == "labels" else d["reason"],
+                          "method": d["method"], "params": d.get("params", {}),
+                          "diagnostics": {"n": d["n"], "drop_rate": d["drop_rate"], "verdict": d["verdict"]}})
+    return rules
+
+
+DEGENERATE = (0.005, 0.95)  # a cut that drops this little or this much of the corpus sample is flagged
+
+
+def rule_drops(rule: dict, values_of: dict, directions: dict, cols: dict, mask, rows) -> np.ndarray:
+    """Which of ``rows`` (indices into the language's documents) the rule drops."""
+    if rule["score"] == "combined":
+        x = feature_matrix(rule["combined"]["features"], cols, mask)[rows]
+        return logistic_probability(rule["combined"], x) >= rule["value"]
+    v = values_of[rule["score"]][rows]
+    return np.isfinite(v) & drops(np.where(np.isfinite(v), v, 0.0), directions[rule["score"]], rule["value"])
+
+
+def guard_rules(rules, values_of, directions, cols, mask, lab, opts: TuneOptions):
+    """Each rule's drop rate on the labelled rows and on the corpus sample (the unlabelled
+    rows); a rule learned from labels that drops more of the corpus sample than the ceiling
+    is refused (kept, marked, with ``force``). Returns (rules kept, rules refused)."""
+    labelled, corpus = np.where(lab >= 0)[0], np.where(lab < 0)[0]
+    kept, refused = [], []
+    for rule in rules:
+        learned = rule["score"] == "combined" or rule["method"] == "labels"
+        g = {"labelled_drop_rate": float(rule_drops(rule, values_of, directions, cols, mask, labelled).mean())
+             if len(labelled) else None,
+             "corpus_drop_rate": float(rule_drops(rule, values_of, directions, cols, mask, corpus).mean())
+             if len(corpus) else None}
+        rate = g["corpus_drop_rate"]
+        if rate is not None and not DEGENERATE[0] < rate < DEGENERATE[1]:
+            g["degenerate"] = f"drops {rate:.1%} of the corpus sample"
+        if learned and rate is None:
+            g["warning"] = "no corpus sample: pass the unlabelled sample of the corpus to filter as another --scored"
+        if learned and rate is not None and rate > opts.max_corpus_drop:
+            g["refused"] = (f"learned from labels, it drops {rate:.1%} of the corpus sample (labelled rows: "
+                            f"{g['labelled_drop_rate']:.1%}), over the ceiling {opts.max_corpus_drop:.0%} "
+                            f"(--max-drop)")
+        rule["guard"] = g
+        if g.get("refused") and not opts.force:
+            refused.append(rule)
+        else:
+            if g.get("refused"):
+                rule["forced"] = True
+            kept.append(rule)
+    return kept, refused
+
+
+def feature_shift(features, cols: dict, mask, lab) -> dict:
+    """Per feature: how far the labelled rows lie from the corpus sample (Kolmogorov-Smirnov
+    distance, 0 = same distribution, 1 = disjoint; and the medians)."""
+    out = {}
+    for f in features:
+        if f not in cols:
+            continue
+        v = np.array([np.nan if x is None else x for x in np.array(cols[f], dtype=object)[mask]], dtype=float)
+        a, b = v[(lab >= 0) & np.isfinite(v)], v[(lab < 0) & np.isfinite(v)]
+        if len(a) < 2 or len(b) < 2:
+            continue
+        grid = np.unique(np.r_[a, b])
+        ks = float(np.max(np.abs(np.searchsorted(np.sort(a), grid, "right") / len(a)
+                                 - np.searchsorted(np.sort(b), grid, "right") / len(b))))
+        out[f] = {"ks": round(ks, 3), "labelled_median": float(np.median(a)), "corpus_median": float(np.median(b))}
+    return out
 
 
 def _cascade(score, values, cut, neural, neural_values, neural_direction, opts: TuneOptions, labels) -> dict | None:

@@ -545,3 +545,4 @@ def test_sample_and_route_follow_the_protocol_too(models_root, thresholds_file, 
     write_lock(scored)
     assert main(route + ["--thresholds", str(thresholds_file), "--overwrite"]) == 2
     assert "is being written, or its last run did not finish" in capsys.readouterr().err
+

@@ -194,3 +194,80 @@ def test_report_applies_the_combined_rule():
     en = report["languages"]["en"]
     assert en["drop_rate"] == pytest.approx(y.mean(), abs=0.05)
     assert en["confusion"]["tp"] > 0.9 * y.sum()
+
+
+def _shifted(n_labelled=1500, n_corpus=800, shift=1.5):
+    """Labelled short texts (two weak signals) and a corpus sample that looks bad on both:
+    what tweets and web pages look like to LMs trained on other text."""
+    y = rng.integers(0, 2, n_labelled)
+    a = np.r_[rng.normal(2.0 + 0.5 * y, 0.4), rng.normal(2.0 + shift, 0.4, n_corpus)]
+    b = np.r_[rng.normal(0.0 - 0.5 * y, 0.4), rng.normal(-shift, 0.4, n_corpus)]
+    rows = [{"doc_id": str(i), "lang": "en", "kenlm_clean_pp": float(10 ** a[i]), "kenlm_harmful_pp": 50.0,
+             "kenlm_log_ratio": float(b[i])} for i in range(len(a))]
+    return rows, {str(i): int(y[i]) for i in range(n_labelled)}
+
+
+DIRECTIONS = {"en": {"kenlm_clean_pp": ABOVE, "kenlm_harmful_pp": BELOW, "kenlm_log_ratio": BELOW}}
+
+
+def test_a_rule_tuned_on_one_kind_of_text_is_refused_on_another():
+    rows, labels = _shifted()
+    out = tune(_table(rows), DIRECTIONS, TuneOptions(), labels=labels)
+    spec = out["languages"]["en"]
+    guard = spec["diagnostics"]["guard"]
+    assert guard["labelled"] == 1500 and guard["corpus_sample"] == 800
+    assert {r["score"] for r in guard["refused"]} >= {"combined"}
+    assert "over the ceiling 50%" in guard["refused"][0]["why"]
+    for rule in spec["rules"]:  # what is left drops at most the ceiling of the corpus sample
+        assert rule["guard"]["corpus_drop_rate"] <= 0.5
+    assert guard["feature_shift"]["kenlm_log_ratio"]["ks"] > 0.5  # the shift, reported
+    # The same labels on a corpus sample like them: nothing is refused.
+    same, labels = _shifted(shift=0.0)
+    ok = tune(_table(same), DIRECTIONS, TuneOptions(), labels=labels)["languages"]["en"]
+    assert not ok["diagnostics"]["guard"]["refused"] and ok["rules"][0]["score"] == "combined"
+    assert 0.2 < ok["rules"][0]["guard"]["corpus_drop_rate"] < 0.8
+
+
+def test_forced_and_degenerate_rules_are_marked_and_label_meaning_names_the_reason():
+    rows, labels = _shifted()
+    out = tune(_table(rows), DIRECTIONS, TuneOptions(force=True, label_reason="low_quality"), labels=labels)
+    (rule,) = out["languages"]["en"]["rules"]
+    assert rule["score"] == "combined" and rule["forced"] and rule["reason"] == "low_quality"
+    assert rule["guard"]["corpus_drop_rate"] > 0.95 and "degenerate" in rule["guard"]
+    assert "n_tokens" not in rule["combined"]["features"]  # raw length stays out unless asked for
+
+
+def test_tune_guard_rails_from_the_cli(models_root, tmp_path, capsys):
+    """Labels on short texts, a corpus sample of web pages: the rule learned from the labels
+    is checked on the sample, refused over the ceiling (exit 2, nothing written) or forced."""
+    import json
+    from pathlib import Path
+
+    from conftest import SAMPLE_WEB
+    from winnow.pipeline.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    texts = [(line.strip(), 1) for line in open(root / "sample/train/en_harmful.txt") if line.strip()]
+    texts += [(line.strip(), 0) for line in open(root / "sample/train/en_clean.txt") if line.strip()]
+    (tmp_path / "lab").mkdir()
+    with open(tmp_path / "lab" / "labelled.jsonl", "w") as f, open(tmp_path / "labels.csv", "w") as lab:
+        lab.write("id,label\n")
+        for i, (text, y) in enumerate(texts * 3):
+            f.write(json.dumps({"id": f"l{i}", "text": text}) + "\n")
+            lab.write(f"l{i},{y}\n")
+    for name, inputs in (("labelled", [tmp_path / "lab"]), ("corpus", [SAMPLE_WEB])):
+        assert main(["run", "--input", *map(str, inputs), "--models", str(models_root), "--score-only",
+                     "--output", str(tmp_path / name), "--no-report"]) == 0
+    base = ["tune", "--scored", str(tmp_path / "labelled"), str(tmp_path / "corpus"), "--models", str(models_root),
+            "--labels", str(tmp_path / "labels.csv"), "--output", str(tmp_path / "t.json"), "--method", "labels"]
+    capsys.readouterr()
+    assert main(base + ["--max-drop", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "refused: learned from labels" in err and "nothing written" in err and not (tmp_path / "t.json").exists()
+    assert main(base + ["--max-drop", "0.1", "--force", "--label-meaning", "low_quality"]) == 0
+    out = capsys.readouterr().out
+    assert "[guard]" in out and "FORCED" in out
+    tuned = json.loads((tmp_path / "t.json").read_text())
+    rule = tuned["languages"]["en"]["rules"][0]
+    assert rule["forced"] and rule["reason"] == "low_quality" and rule["guard"]["corpus_drop_rate"] > 0.001
+    assert tuned["languages"]["en"]["diagnostics"]["guard"]["corpus_sample"] > 100
