@@ -367,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--max-drop", type=float, default=50.0, metavar="PERCENT",
                     help="refuse a rule learned from labels that drops more than PERCENT of the corpus sample "
                          "(default: 50; a quality filter that keeps only the best tenth says 90)")
+    tu.add_argument("--max-prevalence-ratio", type=float, default=2.0, metavar="X",
+                    help="also refuse a rule learned from labels that drops more than X times the labelled "
+                         "prevalence (the share of 1s) of the corpus sample (default: 2; 0: no such check)")
     tu.add_argument("--force", action="store_true",
                     help="write refused rules anyway; they are marked forced in the thresholds file")
     tu.add_argument("--combined-features", metavar="F,F,...",
@@ -717,6 +720,7 @@ def cmd_tune(args) -> int:
                        target_precision=args.target_precision, target_recall=args.target_recall, beta=args.beta,
                        prevalence=args.prevalence, seed=args.seed, min_docs=args.min_docs,
                        cascade_band=args.cascade_band, max_corpus_drop=args.max_drop / 100, force=args.force,
+                       max_prevalence_ratio=args.max_prevalence_ratio,
                        label_reason=args.label_meaning,
                        combined_features=tuple(args.combined_features.split(",")) if args.combined_features else None)
     if args.method == "labels" and not labels:

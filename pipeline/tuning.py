@@ -279,6 +279,7 @@ class TuneOptions:
     combined: bool = True           # with labels: fit a logistic regression over all scores
     # Guard rails for rules learned from labels (the unlabelled rows are the corpus sample):
     max_corpus_drop: float = 0.5    # refuse a rule dropping more of the corpus sample than this
+    max_prevalence_ratio: float = 2.0  # ... or more than this many times the labelled prevalence (0: no check)
     force: bool = False             # write refused rules anyway (marked as forced)
     label_reason: str | None = None  # what the labels mean (harmful, low_quality): rules learned from them say so
     combined_features: tuple[str, ...] | None = None  # None: every score, without raw length (n_tokens)
@@ -555,6 +556,7 @@ def guard_rules(rules, values_of, directions, cols, mask, lab, opts: TuneOptions
     rows); a rule learned from labels that drops more of the corpus sample than the ceiling
     is refused (kept, marked, with ``force``). Returns (rules kept, rules refused)."""
     labelled, corpus = np.where(lab >= 0)[0], np.where(lab < 0)[0]
+    prevalence = float(lab[labelled].mean()) if len(labelled) else None
     kept, refused = [], []
     for rule in rules:
         learned = rule["score"] == "combined" or rule["method"] == "labels"
@@ -571,6 +573,11 @@ def guard_rules(rules, values_of, directions, cols, mask, lab, opts: TuneOptions
             g["refused"] = (f"learned from labels, it drops {rate:.1%} of the corpus sample (labelled rows: "
                             f"{g['labelled_drop_rate']:.1%}), over the ceiling {opts.max_corpus_drop:.0%} "
                             f"(--max-drop)")
+        elif learned and rate is not None and prevalence and opts.max_prevalence_ratio and \
+                rate > opts.max_prevalence_ratio * prevalence:
+            g["refused"] = (f"learned from labels, it drops {rate:.1%} of the corpus sample, over "
+                            f"{opts.max_prevalence_ratio:g}x the labelled prevalence {prevalence:.1%} "
+                            f"(--max-prevalence-ratio)")
         rule["guard"] = g
         if g.get("refused") and not opts.force:
             refused.append(rule)

@@ -271,3 +271,18 @@ def test_tune_guard_rails_from_the_cli(models_root, tmp_path, capsys):
     rule = tuned["languages"]["en"]["rules"][0]
     assert rule["forced"] and rule["reason"] == "low_quality" and rule["guard"]["corpus_drop_rate"] > 0.001
     assert tuned["languages"]["en"]["diagnostics"]["guard"]["corpus_sample"] > 100
+
+
+def test_a_rule_dropping_far_more_than_the_labelled_prevalence_is_refused():
+    # Rare bad labels (10%) and a corpus sample shifted halfway: under the 50% ceiling, over 2x 10%.
+    y = (rng.random(2000) < 0.1).astype(int)
+    a = np.r_[rng.normal(2.0 + 0.8 * y, 0.3), rng.normal(2.5, 0.3, 800)]
+    rows = [{"doc_id": str(i), "lang": "en", "kenlm_clean_pp": float(10 ** a[i]), "kenlm_harmful_pp": 50.0,
+             "kenlm_log_ratio": 0.0} for i in range(len(a))]
+    labels = {str(i): int(y[i]) for i in range(2000)}
+    opts = TuneOptions(combined=False, method="labels")
+    spec = tune(_table(rows), DIRECTIONS, opts, labels=labels, scores=["kenlm_clean_pp"])["languages"]["en"]
+    (refused,) = spec["diagnostics"]["guard"]["refused"]
+    assert "the labelled prevalence" in refused["why"] and not spec["rules"]
+    relaxed = TuneOptions(combined=False, method="labels", max_prevalence_ratio=0)
+    assert tune(_table(rows), DIRECTIONS, relaxed, labels=labels, scores=["kenlm_clean_pp"])["languages"]["en"]["rules"]
