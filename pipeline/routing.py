@@ -355,6 +355,11 @@ class Decision:
     route: str
     reason: str | None
     decided_by: str | None = None  # "kenlm", or "neural" when a cascade decided
+    # The rule that decided (its score, or "combined") and the value it compared with its cut
+    # (the score, the neural score of a cascade, the combined probability). A drop: the rule
+    # that fired; a keep: the language's first rule (the combined one, when there is one).
+    rule: str | None = None
+    value: float | None = None
 
 
 class Router:
@@ -385,18 +390,26 @@ class Router:
         # A drop is decided by the rule that fires; a keep by the last kind of scorer
         # consulted (neural when a cascade re-decided any rule).
         by = "kenlm"
+        first = None  # (rule, value) of the first rule: what a keep reports
         for rule in rules.rules:
             if rule.combined is not None:
-                if rule.fires(combined_probability(rule.combined, scores, n_tokens)):
-                    return Decision(DROP, rule.reason, "combined")
+                p = combined_probability(rule.combined, scores, n_tokens)
+                if rule.fires(p):
+                    return Decision(DROP, rule.reason, "combined", "combined", p)
                 by = "combined"
+                first = first or ("combined", p)
             elif rule.uncertain(scores) and scores.get(rule.cascade_score) is not None:
                 by = "neural"
-                if _beyond(scores[rule.cascade_score], rule.cascade_value, rule.cascade_direction):
-                    return Decision(DROP, rule.reason, "neural")
-            elif rule.fires(scores.get(rule.score)):
-                return Decision(DROP, rule.reason, "kenlm")
-        return Decision(KEEP, None, by)
+                v = scores[rule.cascade_score]
+                if _beyond(v, rule.cascade_value, rule.cascade_direction):
+                    return Decision(DROP, rule.reason, "neural", rule.cascade_score, v)
+                first = first or (rule.cascade_score, v)
+            else:
+                v = scores.get(rule.score)
+                if rule.fires(v):
+                    return Decision(DROP, rule.reason, "kenlm", rule.score, v)
+                first = first or (rule.score, v)
+        return Decision(KEEP, None, by, *(first or (None, None)))
 
     def cascade_scores(self, lang: str, scores: dict) -> set[str]:
         """The neural scores that could change a document's decision: those of the rules

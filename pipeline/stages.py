@@ -118,6 +118,7 @@ class DocumentProcessor:
                                           n_tokens=row["n_tokens"], scores=row)
             row["route"], row["reason"] = decision.route, decision.reason
             row["decided_by"] = decision.decided_by
+            row["decided_rule"], row["decided_value"] = decision.rule, decision.value
         return rows
 
     @staticmethod
@@ -138,7 +139,8 @@ class DocumentProcessor:
         row = {k: doc[k] for k in ("doc_id", "source_file", "record_index", "record_offset", "url", "warc_record_id")}
         row.update(text=text, n_chars=len(text), lang=UNDETERMINED, lang_prob=0.0,
                    n_lines=0 if not text.strip() else None, n_tokens=None, models=None,
-                   thresholds_version=self.thresholds_version, decided_by=None)
+                   thresholds_version=self.thresholds_version, decided_by=None, decided_rule=None,
+                   decided_value=None)
         for name in SCORE_COLUMNS:
             row[name] = None
         return row

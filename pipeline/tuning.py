@@ -405,7 +405,7 @@ def load_scored(folder: str, *, max_rows: int | None = None, seed: int = 0) -> "
             for group in range(pf.num_row_groups):
                 if max_rows is not None and rows >= max_rows:
                     break
-                t = pf.read_row_group(group).cast(DOCUMENT_FILE_SCHEMA)
+                t = _with_schema(pf.read_row_group(group), DOCUMENT_FILE_SCHEMA)
                 if max_rows is not None:
                     t = t.slice(0, max_rows - rows)
                 n = t.num_rows
@@ -418,6 +418,17 @@ def load_scored(folder: str, *, max_rows: int | None = None, seed: int = 0) -> "
         raise FileNotFoundError(f"{folder}: no scored documents (expected {root}/route=scored/lang=xx/*.parquet "
                                 f"from `winnow run --score-only` or `winnow sample`)")
     return pa.concat_tables(parts)
+
+
+def _with_schema(table, schema):
+    """``table`` cast to ``schema``, columns an older schema version lacks added as nulls
+    (outputs written before winnow.document.v5 have no decided_rule / decided_value)."""
+    import pyarrow as pa
+
+    for field in schema:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(schema.names).cast(schema)
 
 
 def read_labels(path: str) -> dict[str, int]:

@@ -722,6 +722,7 @@ def route_unit(unit: tuple[str, list[str]], router: Router, version: str, config
                                   n_tokens=row["n_tokens"], scores=row)
                 row["route"], row["reason"], row["thresholds_version"] = d.route, d.reason, version
                 row["decided_by"] = d.decided_by
+                row["decided_rule"], row["decided_value"] = d.rule, d.value
                 writer.add(row)
                 counts[(d.route, lang, d.reason)] += 1
                 nbytes += len(row["text"].encode("utf-8"))

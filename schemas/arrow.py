@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-DOCUMENT_SCHEMA_VERSION = "winnow.document.v4"  # v2: neural score columns, decided_by; v3: benign LMs;
-# v4: route is a Hive partition (OUT/route=keep/lang=en/), not a column of the files
+DOCUMENT_SCHEMA_VERSION = "winnow.document.v5"  # v2: neural score columns, decided_by; v3: benign LMs;
+# v4: route is a Hive partition (OUT/route=keep/lang=en/), not a column of the files;
+# v5: decided_rule and decided_value, the rule that decided and the value it compared
 REJECTED_SCHEMA_VERSION = "winnow.rejected.v1"
 
 # Score columns, in order. Each LM named NAME in a model set fills NAME_log10p and
@@ -61,6 +62,8 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("route", pa.string(), nullable=False),         # keep | drop | scored
         pa.field("reason", pa.string()),                        # why dropped (or kept against a rule)
         pa.field("decided_by", pa.string()),                    # kenlm | neural (cascade) | combined; null: no rule ran
+        pa.field("decided_rule", pa.string()),                  # the rule's score (or "combined") that decided
+        pa.field("decided_value", pa.float64()),                # the value it compared: score, probability
     ],
     metadata={"winnow.schema": DOCUMENT_SCHEMA_VERSION},
 )

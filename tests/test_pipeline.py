@@ -333,3 +333,14 @@ def test_benign_scores_reach_the_shards(models_copy, tmp_path):
     assert all(d["kenlm_log_ratio"] == pytest.approx(math.log10(d["kenlm_harmful_pp"]) - math.log10(d["kenlm_benign_pp"]))
                for d in en)
     assert all("kenlm-benign" in dict(d["models"]) for d in en)
+
+
+def test_rows_carry_the_value_their_rule_decided_on(models_root, tmp_path):
+    out = tmp_path / "out"
+    run(models_root, [SAMPLE_WEB], out)
+    docs, _ = output_rows(out)
+    ruled = [d for d in docs if d["decided_rule"]]
+    assert ruled and {d["reason"] for d in ruled if d["route"] == "drop"} <= {"harmful", "low_quality"}
+    for d in ruled:
+        assert d["decided_value"] == d[d["decided_rule"]]  # the very score the rule compared
+    assert all(d["decided_rule"] is None for d in docs if d["reason"] in ("empty", "too_short", "not_html"))

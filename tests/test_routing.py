@@ -122,3 +122,20 @@ def test_thresholds_tuned_on_other_models_are_refused(models_copy):
     clean_only["languages"]["en"]["rules"] = [r for r in raw["languages"]["en"]["rules"] if r["score"] == "kenlm_clean_pp"]
     load_thresholds_dict(clean_only, sets)
     load_thresholds_dict(FIXTURE_THRESHOLDS, sets)  # hand-written thresholds without hashes load as before
+
+
+def test_a_decision_carries_the_rule_and_the_value_it_compared(sets):
+    router = Router(load_thresholds_dict(FIXTURE_THRESHOLDS, sets), sets)
+    en = load_thresholds_dict(FIXTURE_THRESHOLDS, sets).for_lang("en")
+    ratio, clean = en.rules[0], en.rules[1]
+    harmful = router.decide(skip=None, lang="en", n_lines=1, n_tokens=50,
+                            scores={"kenlm_log_ratio": ratio.value - 1, "kenlm_clean_pp": 1.0})
+    assert (harmful.route, harmful.rule, harmful.value) == ("drop", "kenlm_log_ratio", ratio.value - 1)
+    poor = router.decide(skip=None, lang="en", n_lines=1, n_tokens=50,
+                         scores={"kenlm_log_ratio": ratio.value + 1, "kenlm_clean_pp": clean.value * 2})
+    assert (poor.rule, poor.value) == ("kenlm_clean_pp", clean.value * 2)
+    kept = router.decide(skip=None, lang="en", n_lines=1, n_tokens=50,
+                         scores={"kenlm_log_ratio": ratio.value + 1, "kenlm_clean_pp": 1.0})
+    assert (kept.route, kept.rule, kept.value) == ("keep", "kenlm_log_ratio", ratio.value + 1)  # the first rule
+    short = router.decide(skip=None, lang="en", n_lines=1, n_tokens=1, scores={})
+    assert short.reason == "too_short" and short.rule is None and short.value is None

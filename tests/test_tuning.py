@@ -161,6 +161,8 @@ def test_combined_score_beats_each_feature_and_routes():
                          scores={"kenlm_clean_pp": 10 ** 1.5, "kenlm_log_ratio": 0.5, "kenlm_harmful_pp": 50.0})
     assert (bad.route, bad.reason, bad.decided_by) == ("drop", "harmful", "combined")
     assert good.route == "keep"
+    # Each decision carries the combined probability it compared with the cut.
+    assert bad.rule == good.rule == "combined" and good.value < rule["value"] <= bad.value <= 1
 
 
 def test_learned_cut_and_router_agree_on_ties():
