@@ -288,3 +288,21 @@ def test_a_rule_dropping_far_more_than_the_labelled_prevalence_is_refused():
     assert "the labelled prevalence" in refused["why"] and not spec["rules"]
     relaxed = TuneOptions(combined=False, method="labels", max_prevalence_ratio=0)
     assert tune(_table(rows), DIRECTIONS, relaxed, labels=labels, scores=["kenlm_clean_pp"])["languages"]["en"]["rules"]
+
+
+def test_outputs_of_the_previous_schema_still_load(tmp_path):
+    """A v4 shard (no decided_rule / decided_value) is read with those columns null."""
+    import pyarrow.parquet as pq
+
+    from winnow.pipeline.tuning import load_scored
+    from winnow.schemas.arrow import DOCUMENT_FILE_SCHEMA
+
+    old = pa.schema([f for f in DOCUMENT_FILE_SCHEMA if not f.name.startswith("decided_")])
+    row = {f.name: None for f in old}
+    row.update(doc_id="a", source_file="f", record_index=0, text="hello", n_chars=5, lang_prob=0.9)
+    folder = tmp_path / "out" / "route=scored" / "lang=en"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([row], schema=old), folder / "part-x.parquet")
+    table = load_scored(str(tmp_path / "out"))
+    assert table.num_rows == 1 and table.column("decided_value").to_pylist() == [None]
+    assert table.column("lang").to_pylist() == ["en"]
