@@ -162,6 +162,25 @@ def _add_reader_args(p: argparse.ArgumentParser) -> None:
                         f"stops (default: {MAX_EXPANSION_RATIO})")
 
 
+def _add_lang_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("language")
+    g.add_argument("--lang-fallback", metavar="LANG",
+                   help="score documents whose language fastText names with less than --lang-min-prob with this "
+                        "language's models (short and mixed texts: 'Okay, thanks anyway' is 'ca' at 0.46); rows say "
+                        "so in lang_fallback and the summary counts them (default: none, fastText's guess stands)")
+    g.add_argument("--lang-min-prob", type=float, default=0.5, metavar="P",
+                   help="the confidence below which --lang-fallback applies (default: 0.5)")
+
+
+def _lang_options(args, sets) -> dict:
+    if args.lang_fallback and args.lang_fallback not in sets:
+        raise ValueError(f"--lang-fallback {args.lang_fallback}: no model set for it (languages with models: "
+                         f"{', '.join(sets)})")
+    if not 0 <= args.lang_min_prob <= 1:
+        raise ValueError("--lang-min-prob is a probability in [0, 1]")
+    return {"lang_fallback": args.lang_fallback, "lang_min_prob": args.lang_min_prob}
+
+
 def reader_options(args):
     from .readers import ReaderOptions
 
@@ -301,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--output", "-o", required=True, metavar="OUT", help="output folder (local or gs://...)")
     _add_output_args(rn)
     _add_reader_args(rn)
+    _add_lang_args(rn)
     rn.add_argument("--keep-unscored-langs", action="store_true",
                     help="keep (instead of drop) documents in languages without a model set; "
                          "their reason stays no_model_for_lang either way")
@@ -326,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--output", "-o", required=True, metavar="OUT")
     _add_output_args(sa)
     _add_reader_args(sa)
+    _add_lang_args(sa)
     _add_engine_args(sa)
     sa.set_defaults(func=cmd_sample, beam_args=True)
 
@@ -569,7 +590,8 @@ def cmd_run(args) -> int:
         inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
         reader=reader_options(args),
         keep_unscored=args.keep_unscored_langs, batch_size=args.batch_size, progress=not args.no_progress,
-        worker_verify="size", split_bytes=args.split_size)  # hashes were verified just above
+        worker_verify="size", split_bytes=args.split_size,  # hashes were verified just above
+        **_lang_options(args, sets))
     print(f"winnow run on {engine.name}: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
           f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}",
           file=sys.stderr)
@@ -666,7 +688,7 @@ def cmd_sample(args) -> int:
     sets = load_model_sets(args.models)  # fail before any work
     config = SampleConfig(inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, n=args.n,
                           seed=args.seed, worker_verify="size", split_bytes=args.split_size,
-                          reader=reader_options(args))
+                          reader=reader_options(args), **_lang_options(args, sets))
     print(f"winnow sample on {engine.name}: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
           f"languages with models: {', '.join(sets)} -> {output}", file=sys.stderr)
     result = _run_engine(engine, config, args)
@@ -802,6 +824,9 @@ def print_summary(summary: dict, output: str, secs: float) -> None:
         print(f"  {lang:<6}" + "".join(f"{counts.get(c, 0):>9}" for c in cols + ["read"]))
     for route, reasons in summary["by_reason"].items():
         print(f"\n  {route} reasons: " + ", ".join(f"{r} {n}" for r, n in reasons.items()))
+    if summary.get("lang_fallback"):
+        print(f"\n  language fallback: {summary['lang_fallback']} document(s) fastText was unsure of were scored "
+              f"with the --lang-fallback models")
     print(f"\nshards under {output}/ ({len(summary['files'])} files); summary: {output}/_SUMMARY.json")
 
 

@@ -49,8 +49,12 @@ class DocumentProcessor:
     """Scores and routes batches of documents. Holds the models; build once per process."""
 
     def __init__(self, model_sets: dict, router: Router, *, thresholds_version: str | None = None,
-                 lid: LanguageIdentifier | None = None):
+                 lid: LanguageIdentifier | None = None, lang_fallback: str | None = None,
+                 lang_min_prob: float = 0.5):
         self.lid = lid or LanguageIdentifier()
+        # Short and mixed texts: below lang_min_prob, fastText's guess gives way to
+        # lang_fallback's model set (rows say so in lang_fallback).
+        self.lang_fallback, self.lang_min_prob = lang_fallback, lang_min_prob
         self.router = router
         self.thresholds_version = thresholds_version
         # Only the models a language's rules read score its documents (every model in a
@@ -93,6 +97,8 @@ class DocumentProcessor:
         if todo:
             for i, (lang, prob) in zip(todo, self.lid.predict([docs[i]["text"] for i in todo])):
                 rows[i]["lang"], rows[i]["lang_prob"] = lang, prob
+                if self.lang_fallback and prob < self.lang_min_prob and lang != self.lang_fallback:
+                    rows[i]["lang"], rows[i]["lang_fallback"] = self.lang_fallback, True
         by_lang: dict[str, list[int]] = {}
         for i in todo:
             if rows[i]["lang"] in self.first:
@@ -137,7 +143,7 @@ class DocumentProcessor:
     def _base_row(self, doc: dict) -> dict:
         text = doc["text"]
         row = {k: doc[k] for k in ("doc_id", "source_file", "record_index", "record_offset", "url", "warc_record_id")}
-        row.update(text=text, n_chars=len(text), lang=UNDETERMINED, lang_prob=0.0,
+        row.update(text=text, n_chars=len(text), lang=UNDETERMINED, lang_prob=0.0, lang_fallback=False,
                    n_lines=0 if not text.strip() else None, n_tokens=None, models=None,
                    thresholds_version=self.thresholds_version, decided_by=None, decided_rule=None,
                    decided_value=None)
@@ -281,6 +287,7 @@ def summarize(file_results: list[dict], *, score_only: bool, mode: str | None = 
     files = []
     nbytes = 0
     neural = 0
+    fallback = 0
     for res in file_results:
         per_input = by_input.setdefault(res["source_file"], Counter())
         for (route, lang, reason), n in res["counts"]:
@@ -293,6 +300,7 @@ def summarize(file_results: list[dict], *, score_only: bool, mode: str | None = 
         files.extend(res["files"])
         nbytes += res["bytes"]
         neural += res.get("neural_scored", 0)
+        fallback += res.get("lang_fallback", 0)
     read = sum(by_route.values())
     summary = {
         "summary_version": 1,
@@ -312,6 +320,8 @@ def summarize(file_results: list[dict], *, score_only: bool, mode: str | None = 
         summary[NOT_SAMPLED] = by_route[NOT_SAMPLED]
     if neural:
         summary["neural_scored"] = neural  # documents the cascade sent to a neural LM
+    if fallback:
+        summary["lang_fallback"] = fallback  # documents fastText was unsure of, given --lang-fallback
     return summary
 
 

@@ -67,6 +67,8 @@ class JobConfig:
     split_bytes: int = DEFAULT_SPLIT_BYTES  # files larger than this are split (0: never)
     identity: dict | None = None  # the output's identity (commit.output_identity), in every completion record
     exclude: tuple[str, ...] = ()  # folders never read as inputs (the output and its staging folder)
+    lang_fallback: str | None = None  # below lang_min_prob, this language's models score a document
+    lang_min_prob: float = 0.5
 
     @property
     def score_only(self) -> bool:
@@ -89,6 +91,8 @@ class SampleConfig:
     split_bytes: int = DEFAULT_SPLIT_BYTES
     identity: dict | None = None
     exclude: tuple[str, ...] = ()
+    lang_fallback: str | None = None
+    lang_min_prob: float = 0.5
 
     thresholds = None
     keep_unscored = False
@@ -132,7 +136,8 @@ def job_identity(config) -> dict:
     parts = dict(models=model_files(config.models), winnow=__version__, language_id=_lid_digest(),
                  reader=config.reader, split_bytes=config.split_bytes,
                  thresholds_version=(config.thresholds or {}).get("version"),
-                 thresholds=thresholds_digest(config.thresholds), keep_unscored=config.keep_unscored)
+                 thresholds=thresholds_digest(config.thresholds), keep_unscored=config.keep_unscored,
+                 lang_fallback=[config.lang_fallback, config.lang_min_prob] if config.lang_fallback else None)
     if isinstance(config, SampleConfig):
         return output_identity("sample", sample={"n": config.n, "seed": config.seed, "inputs": list(config.inputs)},
                                **parts)
@@ -469,7 +474,8 @@ def build_processor(config) -> DocumentProcessor:
     sets = load_model_sets(local, verify=verify)
     thresholds = load_thresholds_dict(config.thresholds, sets, source="thresholds") if config.thresholds else None
     router = Router(thresholds, sets, keep_unscored=config.keep_unscored)
-    processor = DocumentProcessor(sets, router, thresholds_version=thresholds.version if thresholds else None)
+    processor = DocumentProcessor(sets, router, thresholds_version=thresholds.version if thresholds else None,
+                                  lang_fallback=config.lang_fallback, lang_min_prob=config.lang_min_prob)
     trace("setup end")
     return processor
 
@@ -495,6 +501,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
     counts: Counter = Counter()
     nbytes = 0
     neural_before = processor.neural_scored
+    fallback = Counter()  # documents whose language is --lang-fallback's
     batch: list[dict] = []
 
     def flush() -> int:
@@ -505,6 +512,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
             writer.add(row)
             delta[(row["route"], row["lang"], row["reason"])] += 1
             size += len(row["text"].encode("utf-8"))
+            fallback["n"] += bool(row.get("lang_fallback"))
         counts.update(delta)
         publish(delta)
         if progress:
@@ -532,7 +540,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
         writer.abort()
         raise
     result = {**unit_result(config.output, unit.path, unit.key, counts, written, nbytes),
-              "neural_scored": processor.neural_scored - neural_before}
+              "neural_scored": processor.neural_scored - neural_before, "lang_fallback": fallback["n"]}
     commit_unit(config.output, unit.key, [result], config.identity)
     trace(f"unit end {unit.key}")
     return result

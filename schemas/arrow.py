@@ -17,7 +17,8 @@ import pyarrow as pa
 
 DOCUMENT_SCHEMA_VERSION = "winnow.document.v5"  # v2: neural score columns, decided_by; v3: benign LMs;
 # v4: route is a Hive partition (OUT/route=keep/lang=en/), not a column of the files;
-# v5: decided_rule and decided_value, the rule that decided and the value it compared
+# v5: decided_rule and decided_value, the rule that decided and the value it compared;
+# lang_fallback, a language given by --lang-fallback where fastText was unsure
 REJECTED_SCHEMA_VERSION = "winnow.rejected.v1"
 
 # Score columns, in order. Each LM named NAME in a model set fills NAME_log10p and
@@ -52,6 +53,7 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("n_chars", pa.int64(), nullable=False),
         pa.field("lang", pa.string(), nullable=False),
         pa.field("lang_prob", pa.float64(), nullable=False),
+        pa.field("lang_fallback", pa.bool_()),                  # lang is --lang-fallback's: fastText was unsure
         pa.field("n_lines", pa.int64()),
         pa.field("n_tokens", pa.int64()),                     # pieces + one </s> per line
     ]

@@ -86,3 +86,20 @@ def test_errors_are_one_clear_line(tmp_path):
 def test_doctor_reports_a_complete_installation():
     res = run("doctor")
     assert "installation complete" in res.stdout
+
+
+def test_run_with_a_language_fallback_counts_it(models_root, tmp_path, capsys):
+    import json
+
+    from winnow.pipeline.cli import main
+
+    (tmp_path / "in").mkdir()
+    texts = ["Okay, thanks anyway -)", "lol ok", "The weather service expects rain in the north tomorrow."]
+    (tmp_path / "in" / "short.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    base = ["run", "--input", str(tmp_path / "in"), "--models", str(models_root), "--score-only", "--no-report"]
+    assert main(base + ["--output", str(tmp_path / "bad"), "--lang-fallback", "xx"]) == 2
+    assert "--lang-fallback xx: no model set" in capsys.readouterr().err
+    assert main(base + ["--output", str(tmp_path / "out"), "--lang-fallback", "en"]) == 0
+    summary = json.loads((tmp_path / "out" / "_SUMMARY.json").read_text())
+    assert summary["lang_fallback"] >= 1 and summary["by_lang"]["en"]["read"] >= 2
+    assert "language fallback:" in capsys.readouterr().out

@@ -279,3 +279,20 @@ def test_size_only_verification_for_workers(models_copy):
     path.write_text(json.dumps(manifest))
     with pytest.raises(WinnowModelError, match="does not match its manifest"):
         load_model_set(models_copy, "fr", verify="size")
+
+
+def test_short_texts_fall_back_to_a_language_below_the_confidence_floor(models_root, lid):
+    from winnow.models import load_model_sets
+    from winnow.pipeline.routing import Router
+    from winnow.pipeline.stages import DocumentProcessor
+
+    sets = load_model_sets(models_root)
+    docs = [{"doc_id": str(i), "source_file": "f", "record_index": i, "record_offset": None, "url": None,
+             "warc_record_id": None, "text": t, "skip": None}
+            for i, t in enumerate(["Okay, thanks anyway -)", "The weather service expects rain in the north."])]
+    plain = DocumentProcessor(sets, Router(None, sets), lid=lid).process(docs)
+    assert plain[0]["lang"] != "en" and plain[0]["lang_prob"] < 0.5 and not plain[0]["lang_fallback"]
+    rows = DocumentProcessor(sets, Router(None, sets), lid=lid, lang_fallback="en").process(docs)
+    assert rows[0]["lang"] == "en" and rows[0]["lang_fallback"] and rows[0]["kenlm_clean_pp"] is not None
+    assert rows[0]["lang_prob"] == plain[0]["lang_prob"]  # fastText's own confidence is kept
+    assert rows[1]["lang"] == "en" and not rows[1]["lang_fallback"]  # a confident English text: as it was
