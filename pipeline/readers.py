@@ -1065,6 +1065,17 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
         return _rejected(path, index, reason, detail, offset=offset, raw=raw_block, url=url, record_id=rid,
                          raw_bytes=raw_bytes)
 
+    def to_next_record():
+        """An LF-only record (CCNet WET) whose block runs to the next record: read (or skipped
+        when over the cap), as the document or dead letter of the record being parsed."""
+        block, got, found = s.read_to_record(cap)
+        if not found:
+            s.raise_pending()
+        if block is None:
+            return letter("too_large", f"{where}: a {got}-byte block, over max_record_bytes {cap}",
+                          url=url, rid=rid, raw_bytes=got)
+        return DOC, (index, offset, url, rid, block, True)
+
     offset = 0
     try:
         source = _sniffed_source(raw, options)
@@ -1140,15 +1151,9 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
             block_start = s.tell()
             if length is None or not _CONTENT_LENGTH.fullmatch(length):
                 if not crlf:  # LF-only (CCNet WET): the block runs to the next record
-                    block, got, found = s.read_to_record(cap)
-                    if not found:
-                        s.raise_pending()
+                    item = to_next_record()
                     if rtype == want:
-                        if block is None:
-                            yield letter("too_large", f"{where}: a {got}-byte block, over max_record_bytes {cap}",
-                                         url=url, rid=rid, raw_bytes=got)
-                        else:
-                            yield DOC, (index, offset, url, rid, block, True)
+                        yield item
                         index += 1
                     continue
                 found = s.find_record(after_damage=True)
@@ -1190,15 +1195,9 @@ def _warc_records(path, raw, want: str, options: ReaderOptions):
                 s.raise_pending()
             s.unread(block)
             if not crlf:  # LF-only: Content-Length did not frame (it may count characters)
-                block, got, found = s.read_to_record(cap)
-                if not found:
-                    s.raise_pending()
+                item = to_next_record()
                 if rtype == want:
-                    if block is None:
-                        yield letter("too_large", f"{where}: a {got}-byte block, over max_record_bytes {cap}",
-                                     url=url, rid=rid, raw_bytes=got)
-                    else:
-                        yield DOC, (index, offset, url, rid, block, True)
+                    yield item
                     index += 1
                 continue
             found = s.find_record(after_damage=True)
