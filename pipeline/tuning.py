@@ -505,7 +505,7 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
         for rule in rules:
             if rule["method"] == "labels" and opts.label_reason:
                 rule["reason"] = opts.label_reason
-        combined = None
+        combined, singles = None, rules
         if lab is not None and opts.combined:
             wanted = opts.combined_features or [f for f in sorted(directions[lang]) if f != "n_tokens"]
             features = [f for f in wanted if f in cols]
@@ -520,9 +520,8 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
                      "labelled_prevalence": float(lab[lab >= 0].mean()) if (lab >= 0).any() else None,
                      "feature_shift": feature_shift(feats, cols, mask, lab)}
             rules, refused = guard_rules(rules, values_of, directions[lang], cols, mask, lab, opts)
-            if refused and combined in refused and not rules:
+            if combined is not None and not rules:
                 # The combined rule was refused: fall back to the single-score rules, guarded too.
-                singles = [r for r in (diagnostics_rules(diagnostics, chosen, opts)) if r]
                 rules, more = guard_rules(singles, values_of, directions[lang], cols, mask, lab, opts)
                 refused += more
             guard["refused"] = [{"score": r["score"], "why": r["guard"]["refused"]} for r in refused]
@@ -535,19 +534,6 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
             "created_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
             "created_by": command, **body,
             **({"models": {lang: models[lang] for lang in out_langs if lang in models}} if models else {})}
-
-
-def diagnostics_rules(diagnostics: dict, chosen: list[str], opts: TuneOptions) -> list[dict]:
-    """Single-score rules from their diagnostics (the fallback when a combined rule is refused)."""
-    rules = []
-    for score in chosen:
-        d = diagnostics.get(score) or {}
-        if d.get("value") is not None:
-            rules.append({"score": score, "value": d["value"],
-                          "reason": (opts.label_reason or d["reason"]) if d["method"] == "labels" else d["reason"],
-                          "method": d["method"], "params": d.get("params", {}),
-                          "diagnostics": {"n": d["n"], "drop_rate": d["drop_rate"], "verdict": d["verdict"]}})
-    return rules
 
 
 DEGENERATE = (0.005, 0.95)  # a cut that drops this little or this much of the corpus sample is flagged
