@@ -638,9 +638,9 @@ def _run_engine(engine, config, args):
         log.debug("the run failed", exc_info=True)
         raise RunFailed(f"the run failed: {root_cause(exc)}. Units committed before the failure are kept: "
                         f"the same command resumes after them (-v shows the traceback)") from exc
-    if result.resumed:
-        print(f"resumed: {result.resumed} unit(s) committed by an earlier run of this configuration were "
-              f"skipped", file=sys.stderr)
+    if result.summary.get("units_resumed"):
+        print(f"resumed: {result.summary['units_resumed']} unit(s) committed by an earlier run of this "
+              f"configuration were skipped", file=sys.stderr)
     return result
 
 

@@ -398,7 +398,6 @@ class Writer:
         self.overwrite = overwrite
         self.lock = OutputLock(self.output, command, workers_elsewhere=workers_elsewhere)
         self.target = self.output
-        self.resumed = 0       # units committed by earlier runs of this configuration
         self.cleaned = 0       # temporary files of dead runs removed
 
     def open(self) -> "Writer":
@@ -418,7 +417,6 @@ class Writer:
         if same or (existing is None and not _holds_output(self.output)):
             if existing is None:
                 fs.write_atomic(control(self.output, OUTPUT_FILE), _json(self.identity))
-            self.resumed = len(committed_keys(self.output))
             return
         what = ("an output written without a record of its configuration (by another tool, or a Winnow before "
                 "0.2)" if existing is None else "the output of a different configuration ("
@@ -433,7 +431,6 @@ class Writer:
             fs.write_atomic(control(self.target, OUTPUT_FILE), _json(self.identity))
         else:
             clean_temporary(self.target)
-        self.resumed = len(committed_keys(self.target))
 
     def finish(self) -> None:
         """Install a staged overwrite into ``OUT`` (nothing to do for a direct write)."""

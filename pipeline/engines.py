@@ -87,7 +87,7 @@ class Engine:
         import dataclasses
 
         from .commit import Writer, staging_root
-        from .units import SampleConfig, job_identity
+        from .units import job_identity
 
         identity = config.identity or job_identity(config)
         # A job on other machines may outlive its launcher: its lock then goes stale by heartbeat only.
@@ -98,8 +98,6 @@ class Engine:
                 target = dataclasses.replace(target, exclude=(config.output, staging_root(config.output)))
             result = self._run(target)
             writer.finish()
-        # (A sample is drawn from every input again: nothing of it is resumed.)
-        result.resumed = 0 if isinstance(config, SampleConfig) else writer.resumed
         return result
 
     def _run(self, config):

@@ -188,7 +188,6 @@ class RunResult:
     summary: dict        # OUT/_SUMMARY.json as written
     seconds: float       # wall time of the pipeline
     counters: dict       # Beam counters of the "winnow" namespace, name -> committed value
-    resumed: int = 0     # units committed by an earlier run of the same configuration, skipped
 
 
 def run_job(config, options) -> RunResult:

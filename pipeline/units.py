@@ -586,7 +586,9 @@ def finalize(results: list[dict], config, mode: str | None = None) -> dict:
     temporary files of dead attempts. The summary then describes exactly what is on disk."""
     out = config.output.rstrip("/")
     fingerprint = (config.identity or {}).get("fingerprint")
-    records = {res["shard"]: {"results": [res]} for res in results}
+    records: dict[str, dict] = {}  # unit key -> its record (a sample's one unit holds a result per input)
+    for res in results:
+        records.setdefault(res["shard"], {"results": []})["results"].append(res)
     earlier = committed_keys(out) - set(records)
     records.update(read_records(out, earlier))
     for key, record in records.items():
@@ -679,7 +681,7 @@ def finalize_sample(scored: dict | None, stats: list, config: SampleConfig) -> t
                     "files": scored["files"], "bytes": 0})
     # The sample is one unit: its record holds every input's counts.
     commit_unit(config.output, config.shard, results, config.identity)
-    return finalize([], config, mode="sample"), result_counts(results)
+    return finalize(results, config, mode="sample"), result_counts(results)
 
 
 # --- winnow route -----------------------------------------------------------------------------
