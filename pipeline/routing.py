@@ -148,17 +148,29 @@ def manifest_models(root: str | Path) -> dict[str, dict[str, str]]:
             for lang, manifests in _lm_manifests(root).items()}
 
 
+def model_files(root: str | Path) -> dict[str, dict[str, str]]:
+    """Language -> every file of its model set (tokenizer and LMs, as NAME/FILE) -> sha256,
+    from the manifests: what a document's scores depend on (an output's identity)."""
+    return {lang: {f"{m['name']}/{name}": entry["sha256"] for m in manifests for name, entry in m["files"].items()}
+            for lang, manifests in _manifests(root).items()}
+
+
 def _lm_manifests(root: str | Path) -> dict[str, list[dict]]:
+    from winnow.models.modelset import LM_KINDS
+
+    return {lang: [m for m in manifests if m["kind"] in LM_KINDS] for lang, manifests in _manifests(root).items()}
+
+
+def _manifests(root: str | Path) -> dict[str, list[dict]]:
+    """Language -> every manifest of its model set (a remote root: only its manifests are fetched)."""
     from winnow.models.manifest import MANIFEST_SUFFIX, read_manifest
-    from winnow.models.modelset import LM_KINDS, available_languages
+    from winnow.models.modelset import available_languages
 
     from winnow.models import fs
 
-    root = fs.local_copy(root, only=(MANIFEST_SUFFIX,))  # a remote root: just its manifests
-    out = {}
-    for lang in available_languages(root):
-        manifests = [read_manifest(p, verify=False) for p in sorted(Path(root, lang).glob(f"*{MANIFEST_SUFFIX}"))]
-        out[lang] = [m for m in manifests if m["kind"] in LM_KINDS]
+    root = fs.local_copy(root, only=(MANIFEST_SUFFIX,))
+    out = {lang: [read_manifest(p, verify=False) for p in sorted(Path(root, lang).glob(f"*{MANIFEST_SUFFIX}"))]
+           for lang in available_languages(root)}
     if not out:
         raise ThresholdsError(f"{root}: holds no model sets (expected ROOT/<lang>/sentencepiece.manifest.json)")
     return out

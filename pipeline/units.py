@@ -127,6 +127,7 @@ def job_identity(config) -> dict:
     """The identity of the output a run, sample or route configuration writes (see
     ``commit.output_identity``): what its rows depend on, not where they come from."""
     from .commit import output_identity, read_identity, thresholds_digest
+    from .routing import model_files
 
     if isinstance(config, RouteConfig):
         return output_identity("route", scored=(read_identity(config.scored) or {}).get("fingerprint"),
@@ -144,31 +145,13 @@ def job_identity(config) -> dict:
     return output_identity("score-only" if config.score_only else "run", **parts)
 
 
-def model_files(root: str) -> dict[str, dict[str, str]]:
-    """Language -> every file of its model set (tokenizer and models) -> sha256, from the
-    manifests: what a document's scores depend on."""
-    from winnow.models.manifest import MANIFEST_SUFFIX, read_manifest
-    from winnow.models.modelset import available_languages
-
-    local = fs.local_copy(root, only=(MANIFEST_SUFFIX,))
-    out = {}
-    for lang in available_languages(local):
-        files = {}
-        for path in sorted(os.listdir(os.path.join(local, lang))):
-            if path.endswith(MANIFEST_SUFFIX):
-                manifest = read_manifest(os.path.join(local, lang, path), verify=False)
-                files.update({f"{manifest['name']}/{name}": entry["sha256"] for name, entry in manifest["files"].items()})
-        out[lang] = files
-    return out
-
-
 def _lid_digest() -> str | None:
     """The language-ID model's hash (a run with another one labels documents differently)."""
     from winnow.models.langid import default_lid_path
 
     try:
         return hashlib.sha256(default_lid_path().read_bytes()).hexdigest()[:16]
-    except (OSError, Exception):  # noqa: BLE001 - no model: the launcher's own check says so
+    except Exception:  # noqa: BLE001 - no model: the launcher's own check says so
         return None
 
 
