@@ -8,6 +8,7 @@ decompressed here: callers that read ``.gz``/``.zst`` decompress themselves.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -202,15 +203,9 @@ def write_atomic(path: str, data: bytes) -> None:
             os.fsync(f.fileno())  # on disk before the rename makes it visible (a power loss)
         os.replace(tmp, path)
     except BaseException:
-        with _suppress():
+        with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
-
-
-def _suppress():
-    import contextlib
-
-    return contextlib.suppress(OSError)
 
 
 def list_tree(root: str) -> list[str]:
@@ -229,7 +224,7 @@ def delete_tree(root: str) -> None:
     root = str(root).rstrip("/")
     if not is_remote(root):
         shutil.rmtree(root, ignore_errors=True)
-        with _suppress():
+        with contextlib.suppress(OSError):
             os.remove(root)  # a file or a dangling link of that name
         return
     delete(list_tree(root))

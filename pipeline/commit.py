@@ -94,19 +94,12 @@ def thresholds_digest(thresholds: dict | None) -> str | None:
 
 def differences(old: dict, new: dict) -> list[str]:
     """Human names of what differs between two identities."""
-    names = {"mode": "mode", "thresholds": "thresholds", "thresholds_version": "thresholds version",
-             "models": "models", "reader": "reader options", "split_bytes": "--split-size",
-             "keep_unscored": "--keep-unscored-langs", "sample": "sample size or seed", "scored": "--scored input"}
-    keys = sorted(set(old) | set(new) - {"fingerprint"})
-    out = []
-    for key in keys:
-        if key != "fingerprint" and old.get(key) != new.get(key):
-            label = names.get(key, key)
-            if key == "thresholds_version":
-                label = f"thresholds version {old.get(key)} -> {new.get(key)}"
-            elif key == "mode":
-                label = f"mode {old.get(key)} -> {new.get(key)}"
-            out.append(label)
+    names = {"reader": "reader options", "split_bytes": "--split-size", "keep_unscored": "--keep-unscored-langs",
+             "sample": "sample size, seed or inputs", "scored": "--scored input", "language_id": "language-ID model",
+             "lang_fallback": "--lang-fallback", "winnow": "Winnow version"}
+    shown = ("mode", "thresholds_version", "winnow")  # said with their two values
+    out = [f"{names.get(key, key.replace('_', ' '))}" + (f" {old.get(key)} -> {new.get(key)}" if key in shown else "")
+           for key in sorted((set(old) | set(new)) - {"fingerprint"}) if old.get(key) != new.get(key)]
     return out or ["fingerprint"]
 
 

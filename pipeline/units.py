@@ -484,10 +484,11 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
     counts: Counter = Counter()
     nbytes = 0
     neural_before = processor.neural_scored
-    fallback = Counter()  # documents whose language is --lang-fallback's
+    fallback = 0  # documents whose language is --lang-fallback's
     batch: list[dict] = []
 
     def flush() -> int:
+        nonlocal fallback
         rows = processor.process(batch)
         delta: Counter = Counter()
         size = 0
@@ -495,7 +496,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
             writer.add(row)
             delta[(row["route"], row["lang"], row["reason"])] += 1
             size += len(row["text"].encode("utf-8"))
-            fallback["n"] += bool(row.get("lang_fallback"))
+            fallback += bool(row["lang_fallback"])
         counts.update(delta)
         publish(delta)
         if progress:
@@ -523,7 +524,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
         writer.abort()
         raise
     result = {**unit_result(config.output, unit.path, unit.key, counts, written, nbytes),
-              "neural_scored": processor.neural_scored - neural_before, "lang_fallback": fallback["n"]}
+              "neural_scored": processor.neural_scored - neural_before, "lang_fallback": fallback}
     commit_unit(config.output, unit.key, [result], config.identity)
     trace(f"unit end {unit.key}")
     return result

@@ -525,7 +525,7 @@ def test_sample_and_route_follow_the_protocol_too(models_root, thresholds_file, 
     base = ["sample", "--input", str(small), "--models", str(models_root), "--n", "30", "--output", str(smp)]
     assert main(base + ["--seed", "1"]) == 0
     first = summary(smp)
-    assert main(base + ["--seed", "2"]) == 2 and "sample size or seed" in capsys.readouterr().err
+    assert main(base + ["--seed", "2"]) == 2 and "sample size, seed or inputs" in capsys.readouterr().err
     assert summary(smp) == first
     assert main(base + ["--seed", "2", "--overwrite"]) == 0
     assert summary(smp)["read"] == first["read"] and assert_describes_disk(smp)["units"] == 1
