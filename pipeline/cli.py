@@ -25,7 +25,7 @@ from .readers import FORMATS
 
 log = logging.getLogger("winnow")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130  # 0: done
 EXIT_CODES = """\
 Exit codes: 0 done (also when only the end-of-run report failed: the output is committed, and a
 warning says so); 1 the run started and failed (what it committed is kept: the same command
@@ -916,7 +916,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("winnow: interrupted; units committed so far are kept: the same command resumes after them",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except RunFailed as exc:
         print(f"winnow: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

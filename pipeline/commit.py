@@ -391,7 +391,6 @@ class Writer:
         self.overwrite = overwrite
         self.lock = OutputLock(self.output, command, workers_elsewhere=workers_elsewhere)
         self.target = self.output
-        self.cleaned = 0       # temporary files of dead runs removed
 
     def open(self) -> "Writer":
         self.lock.acquire()
@@ -404,7 +403,8 @@ class Writer:
 
     def _prepare(self) -> None:
         recover_publish(self.output)
-        self.cleaned = clean_temporary(self.output)
+        if cleaned := clean_temporary(self.output):
+            log.info("%s: removed %d temporary file(s) that dead runs left", self.output, cleaned)
         existing = read_identity(self.output)
         same = existing is not None and existing.get("fingerprint") == self.identity["fingerprint"]
         if same or (existing is None and not _holds_output(self.output)):
