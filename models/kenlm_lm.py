@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 # clean: reference text, e.g. edited prose (high perplexity = low quality, as CCNet);
 # harmful: text to filter out (low perplexity = resembles it);
 # benign: harmless text of the same kind as the harmful text (the same platform, register,
-# length): when present, the log-ratio's denominator instead of the clean model.
-ROLES = ("clean", "harmful", "benign")
+# length): when present, the log-ratio's denominator instead of the clean model;
+# corpus: a sample of the corpus being filtered, the reference of the clean LM's contrast
+# (Moore-Lewis: log PP_clean - log PP_corpus, high = less like clean text than the corpus
+# at large is).
+ROLES = ("clean", "harmful", "benign", "corpus")
 BINARY_FORMATS = ("trie", "probing")
 
 

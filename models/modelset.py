@@ -20,6 +20,7 @@ from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME, UNK_WORD, piece_words
 log = logging.getLogger(__name__)
 
 LM_KINDS = ("kenlm", "neural")
+CLASSIFIER = "classifier"  # the kind of score a classifier gives, beside the LM kinds
 
 
 @dataclass
@@ -51,6 +52,7 @@ class ModelSet:
     tokenizer_manifest: dict
     lms: dict[str, LanguageModel] = field(default_factory=dict)
     words: list[str] = field(default_factory=list)  # LM word of each SentencePiece id
+    classifier: object = None  # a classifier.Classifier (``winnow train classifier``), or None
 
     @classmethod
     def load(cls, folder: str | Path, *, verify: bool | str = True, native: bool = True) -> "ModelSet":
@@ -85,11 +87,14 @@ class ModelSet:
         tok_sha = tok_manifest["files"][TOKENIZER_FILE]["sha256"]
         lib = load_library() if native else None
 
-        lms = {}
+        lms, classifier = {}, None
         for path in sorted(folder.glob(f"*{MANIFEST_SUFFIX}")):
             if path == tok_path:
                 continue
             manifest = read_manifest(path, verify=verify)
+            if manifest["role"] == CLASSIFIER:
+                classifier = _load_classifier(path, manifest, lang, tok_sha, classifier)
+                continue
             if manifest["kind"] not in LM_KINDS:
                 log.warning("%s: skipping model of kind %r (not supported by this version)", path, manifest["kind"])
                 continue
@@ -131,24 +136,30 @@ class ModelSet:
             if isinstance(lm.model, NativeKenLM):
                 lm.vocab_map = lm.model.vocab_map(words)
             lms[manifest["name"]] = lm
-        if not lms:
+        if not lms and classifier is None:
             raise WinnowModelError(
                 f"{folder}: no language model; train one with "
                 f"`winnow train kenlm --lang {lang} --role clean --models {folder.parent} --input ...`"
             )
-        return cls(lang, folder, tokenizer, tok_manifest, lms, words)
+        return cls(lang, folder, tokenizer, tok_manifest, lms, words, classifier)
 
     def only(self, *kinds: str) -> "ModelSet":
-        """This model set with only its language models of ``kinds`` (kenlm, neural)."""
+        """This model set with only its models of ``kinds`` (kenlm, neural, classifier)."""
         import dataclasses
 
-        return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if lm.kind in kinds})
+        return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if lm.kind in kinds},
+                                   classifier=self.classifier if CLASSIFIER in kinds else None)
 
     def named(self, names) -> "ModelSet":
-        """This model set with only the language models called ``names``."""
+        """This model set with only the language models called ``names`` (and no classifier)."""
         import dataclasses
 
-        return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if n in names})
+        return dataclasses.replace(self, lms={n: lm for n, lm in self.lms.items() if n in names}, classifier=None)
+
+    def hashes(self) -> list[tuple[str, str]]:
+        """(name, sha256) of each model that scores: the LMs, then the classifier."""
+        out = [(name, lm.sha256) for name, lm in self.lms.items()]
+        return out + ([(self.classifier.name, self.classifier.sha256)] if self.classifier else [])
 
     def describe(self) -> dict:
         return {
@@ -158,7 +169,26 @@ class ModelSet:
             "models": {n: {"kind": m.kind, "role": m.role, "sha256": m.sha256,
                            "order": m.manifest["params"].get("order"),
                            "parameters": m.manifest["params"].get("parameters")} for n, m in self.lms.items()},
+            **({"classifier": {"name": self.classifier.name, "label_meaning": self.classifier.label_meaning,
+                               "sha256": self.classifier.sha256}} if self.classifier else {}),
         }
+
+
+def _load_classifier(path: Path, manifest: dict, lang: str, tok_sha: str, loaded):
+    from .classifier import CLASSIFIER_FILE, load_classifier
+
+    if manifest["lang"] != lang:
+        raise WinnowModelError(f"{path}: classifier is for {manifest['lang']!r}, folder is for {lang!r}")
+    if manifest["tokenizer"]["sha256"] != tok_sha:
+        raise WinnowModelError(f"{path}: classifier {manifest['name']!r} was trained on pieces of a different "
+                               f"tokenizer than {path.parent / 'sentencepiece.model'}; retrain it with "
+                               f"`winnow train classifier --lang {lang} ...`")
+    if loaded is not None:
+        raise WinnowModelError(f"{path}: a second classifier in {path.parent} (the first is {loaded.name!r}); a "
+                               f"language has one classifier, whose score is classifier_prob")
+    if CLASSIFIER_FILE not in manifest["files"]:
+        raise WinnowModelError(f"{path}: classifier {manifest['name']!r} does not list {CLASSIFIER_FILE!r}")
+    return load_classifier(model_file(path, CLASSIFIER_FILE), manifest)
 
 
 def _load_tokenizer(spm, path: Path):

@@ -8,6 +8,16 @@
   one, else the clean one), ``{kind}_log_ratio`` is ``log10 PP_harmful - log10 PP_reference``
   (a cross-entropy difference, per token): the lower it is, the more the document looks
   like the harmful training text.
+* With a clean LM and a corpus LM of the same kind (trained on a sample of the corpus being
+  filtered), ``{kind}_contrast`` is ``log10 PP_clean - log10 PP_corpus`` (Moore-Lewis
+  cross-entropy difference): the higher, the less the document looks like clean text
+  compared with the corpus at large. Unlike the clean PP alone, it discounts what every
+  document of the corpus shares (its register, boilerplate, domain vocabulary).
+* ``kenlm_harmful_share``: the share of a document's tokens that lie in lines the harmful
+  KenLM finds likelier than its reference (per-line log-ratio below 0). It does not grow
+  or shrink with the document's length, and it sees one bad paragraph in a long page that
+  the document's mean log-ratio averages away.
+* ``classifier_prob``: the classifier's probability of label 1 (``models/classifier.py``).
 
 Raw float scores are kept (never rounded); directions come from each model's manifest.
 """
@@ -53,6 +63,8 @@ class DocumentScore:
     n_pieces: int
     lms: dict[str, LMScore]
     log_ratios: dict[str, float] = field(default_factory=dict)
+    # Other score columns derived from the models: {kind}_contrast, kenlm_harmful_share, classifier_prob
+    derived: dict[str, float] = field(default_factory=dict)
     # per LM: [(log10_prob, n_tokens), ...] for each scored line, when asked for
     lines: dict[str, list[tuple[float, int]]] | None = None
 
@@ -66,6 +78,7 @@ class DocumentScore:
             out[f"{col}_pp"] = s.perplexity
         for kind, value in self.log_ratios.items():
             out[f"{kind}_log_ratio"] = value
+        out.update(self.derived)
         return out
 
 
@@ -86,6 +99,7 @@ class Scorer:
         self.whole_document = whole_document
         self._encode = model_set.tokenizer.encode
         self._ratio_pairs = ratio_pairs(model_set) if pairs is None else pairs
+        self._contrast_pairs = contrast_pairs(model_set)
 
     def score(self, texts: Sequence[str]) -> list[DocumentScore]:
         doc_lines = [normalize_lines(t) for t in texts]
@@ -108,6 +122,11 @@ class Scorer:
             else:
                 line_scores[name] = self._score_lines(lm, ids, lens)
 
+        classifier = self.model_set.classifier
+        probs = classifier.probability([ids[a:b] for a, b in bounds]) if classifier is not None else None
+        share_pair = self._ratio_pairs.get("kenlm")
+        if share_pair and not set(share_pair) <= set(line_scores):
+            share_pair = None
         results = []
         for start, end in bounds:
             ntok = sum(n_tokens[start:end])
@@ -117,6 +136,14 @@ class Scorer:
             doc = DocumentScore(n_lines=end - start, n_pieces=ntok - (end - start), lms=lms)
             for kind, (clean, harmful) in self._ratio_pairs.items():
                 doc.log_ratios[kind] = _log_ratio(lms[harmful], lms[clean])
+            for kind, (clean, corpus) in self._contrast_pairs.items():
+                doc.derived[f"{kind}_contrast"] = _log_ratio(lms[clean], lms[corpus])
+            if share_pair:
+                reference, harmful = share_pair
+                doc.derived["kenlm_harmful_share"] = _harmful_share(
+                    line_scores[harmful][start:end], line_scores[reference][start:end], n_tokens[start:end])
+            if probs is not None:
+                doc.derived["classifier_prob"] = float(probs[len(results)])
             if self.per_line:
                 doc.lines = {name: list(zip(ls[start:end], n_tokens[start:end])) for name, ls in line_scores.items()}
             results.append(doc)
@@ -168,6 +195,23 @@ def ratio_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
         if len(reference) == 1 and len(roles.get("harmful", [])) == 1:
             out[kind] = (reference[0], roles["harmful"][0])
     return out
+
+
+def contrast_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
+    """kind -> (clean LM name, corpus LM name) of each kind's contrast (one of each role)."""
+    by_kind: dict[str, dict[str, list[str]]] = {}
+    for name, lm in model_set.lms.items():
+        by_kind.setdefault(lm.kind, {}).setdefault(lm.role, []).append(name)
+    return {kind: (roles["clean"][0], roles["corpus"][0]) for kind, roles in by_kind.items()
+            if len(roles.get("clean", [])) == 1 and len(roles.get("corpus", [])) == 1}
+
+
+def _harmful_share(harmful: list[float], reference: list[float], n_tokens: list[int]) -> float:
+    """Share of the tokens in lines the harmful LM finds likelier than the reference LM."""
+    total = sum(n_tokens)
+    if total <= 0:
+        return math.nan
+    return sum(n for h, r, n in zip(harmful, reference, n_tokens) if h > r) / total
 
 
 def _log_ratio(harmful: LMScore, clean: LMScore) -> float:

@@ -1,7 +1,8 @@
 """The ``winnow`` command line.
 
     winnow train tokenizer --lang en --input FILE... --models ROOT [--vocab-size N]
-    winnow train kenlm     --lang en --role clean|harmful|benign --input FILE... --models ROOT [--order N]
+    winnow train kenlm     --lang en --role clean|harmful|benign|corpus --input FILE... --models ROOT [--order N]
+    winnow train classifier --lang en --input LABELLED.jsonl... --models ROOT --label-meaning harmful|low_quality
     winnow score           --models ROOT --input FILE... [--lang xx] [--output OUT.jsonl]
     winnow models          ROOT            # list and verify model sets
     winnow doctor                          # check the installation
@@ -245,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="clean: trained on good text, high perplexity = low quality; "
                          "harmful: trained on harmful text, low perplexity = likely harmful; "
                          "benign: trained on harmless text of the same kind as the harmful text (e.g. "
-                         "--where label=0 of the same set), the log-ratio's reference when present")
+                         "--where label=0 of the same set), the log-ratio's reference when present; "
+                         "corpus: trained on a sample of the corpus to be filtered, for the contrast "
+                         "kenlm_contrast = log PP_clean - log PP_corpus (Moore-Lewis; high = worse)")
     _add_input_args(lm)
     _add_models_arg(lm)
     lm.add_argument("--order", type=int, default=5, help="n-gram order, 2-6 (default: 5)")
@@ -259,6 +262,27 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--no-quantize", action="store_true", help="trie without quantization")
     lm.add_argument("--keep-arpa", action="store_true", help="keep the ARPA file beside the binary")
     lm.set_defaults(func=cmd_train_kenlm)
+
+    cl = tsub.add_parser("classifier", help="train a classifier on labelled texts",
+                         description="Train a classifier on labelled JSONL records, label 1 = the side to drop, "
+                                     "0 = the side to keep (other labels are skipped and counted): a logistic "
+                                     "regression on the hashed unigrams and bigrams of the language's pieces "
+                                     "(train the tokenizer first). Its score, classifier_prob, is the "
+                                     "probability of label 1: rules and the combined score use it like the LM "
+                                     "scores.",
+                         epilog=EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cl.add_argument("--lang", required=True, help="language code, e.g. en")
+    _add_input_args(cl)
+    _add_models_arg(cl)
+    cl.add_argument("--label-field", default="label", help="JSONL field holding the 0/1 label (default: label)")
+    cl.add_argument("--label-meaning", required=True, choices=["harmful", "low_quality"],
+                    help="what label 1 means: the drop reason of a rule on classifier_prob")
+    cl.add_argument("--buckets", type=int, default=1 << 20,
+                    help="hashed features; the model takes 4 bytes each (default: 1048576)")
+    cl.add_argument("--epochs", type=int, default=150, help="full passes of the optimizer (default: 150)")
+    cl.add_argument("--lr", type=float, default=0.5, help="Adam learning rate (default: 0.5)")
+    cl.add_argument("--l2", type=float, default=1e-7, help="L2 penalty on the weights (default: 1e-7)")
+    cl.set_defaults(func=cmd_train_classifier)
 
     ne = tsub.add_parser("neural", help="train a small neural causal LM (PyTorch, CPU)",
                          description="Train a small causal transformer LM on the language's SentencePiece "
@@ -497,6 +521,24 @@ def cmd_train_kenlm(args) -> int:
     return 0
 
 
+def cmd_train_classifier(args) -> int:
+    from winnow.models.classifier import LabelledSource, train_classifier
+    from winnow.models.textio import parse_where
+
+    source = LabelledSource(args.input, text_field=args.text_field, label_field=args.label_field,
+                            where=parse_where(args.where))
+    start = time.monotonic()
+    with _language_folder(args.models, args.lang) as folder:
+        path = train_classifier(source, folder, args.lang, label_meaning=args.label_meaning,
+                                buckets=args.buckets, epochs=args.epochs, lr=args.lr, l2=args.l2)
+        size = path.stat().st_size
+    c = source.counts
+    print(f"{args.label_meaning} classifier for {args.lang}: {path.name} ({size / 1e6:.1f} MB; {c['1']} texts "
+          f"labelled 1, {c['0']} labelled 0, {c['other_label'] + c['unreadable']} skipped; "
+          f"{time.monotonic() - start:.1f} s)")
+    return 0
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(","))
@@ -728,7 +770,7 @@ def cmd_route(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from .routing import manifest_directions, manifest_models
+    from .routing import manifest_directions, manifest_models, manifest_reasons
     from .tuning import TuneOptions, load_scored, read_labels, tune
 
     import pyarrow as pa
@@ -749,7 +791,7 @@ def cmd_tune(args) -> int:
         raise ValueError("--method labels needs --labels FILE")
     result = tune(table, directions, opts, labels=labels, scores=args.scores.split(",") if args.scores else None,
                   min_tokens=args.min_tokens, command="winnow " + " ".join(sys.argv[1:]),
-                  models=manifest_models(args.models))
+                  models=manifest_models(args.models), reasons=manifest_reasons(args.models))
     refused = {lang: spec["diagnostics"]["guard"]["refused"] for lang, spec in result["languages"].items()
                if spec["diagnostics"].get("guard", {}).get("refused")}
     for lang, items in refused.items():
@@ -839,6 +881,10 @@ def cmd_models(args) -> int:
         for name, m in d["models"].items():
             shape = f"order={m['order']}" if m["order"] else f"params={m['parameters']:,}"
             print(f"  {name:<16} {m['kind']:<8} role={m['role']:<8} {shape:<16} sha256={m['sha256'][:12]}")
+        if "classifier" in d:
+            c = d["classifier"]
+            print(f"  {c['name']:<16} {'linear':<8} role={'classifier':<8} {'label 1=' + c['label_meaning']:<16} "
+                  f"sha256={c['sha256'][:12]}")
     print("all manifests and file hashes verified")
     return 0
 

@@ -8,7 +8,9 @@ silently invert a model:
 * ``<lm>_pp`` of a ``clean`` or ``benign`` model: drop when the perplexity is **above** the value;
 * ``<lm>_pp`` of a ``harmful`` model: drop when it is **below** the value;
 * ``<kind>_log_ratio`` (log PP_harmful - log PP_benign, or PP_clean without a benign model):
-  drop when **below**.
+  drop when **below**;
+* ``<kind>_contrast`` (log PP_clean - log PP_corpus), ``kenlm_harmful_share`` and
+  ``classifier_prob``: drop when **above**.
 
 Decision order: unreadable text reasons from the reader (``not_html``, ``http_404``),
 ``empty``, ``no_model_for_lang``, ``too_short``, then the rules in file order; the first
@@ -113,23 +115,42 @@ class Thresholds:
 
 def score_directions(model_set) -> dict[str, str]:
     """Score column -> the side that is bad, from the model set's manifests."""
-    return _directions((lm.manifest for lm in model_set.lms.values()))
+    manifests = [lm.manifest for lm in model_set.lms.values()]
+    return _directions(manifests + ([model_set.classifier.manifest] if model_set.classifier else []))
 
 
 def _directions(manifests) -> dict[str, str]:
+    from winnow.models.classifier import CLASSIFIER_COLUMN
+    from winnow.models.modelset import CLASSIFIER
     from winnow.models.scorer import column
 
     out = {}
     roles_by_kind: dict[str, set] = {}
     for m in manifests:
-        # High PP under a clean or benign LM: unlike the reference text; low PP under a
-        # harmful LM: like the harmful text.
+        if m["role"] == CLASSIFIER:
+            out[CLASSIFIER_COLUMN] = ABOVE  # the probability of the label to drop
+            continue
+        # High PP under a clean, benign or corpus LM: unlike the reference text; low PP
+        # under a harmful LM: like the harmful text.
         out[f"{column(m['name'])}_pp"] = BELOW if m["role"] == "harmful" else ABOVE
         roles_by_kind.setdefault(m["kind"], set()).add(m["role"])
     for kind, roles in roles_by_kind.items():
         if "harmful" in roles and roles & {"clean", "benign"}:
             out[f"{kind}_log_ratio"] = BELOW
+            if kind == "kenlm":
+                out["kenlm_harmful_share"] = ABOVE
+        if {"clean", "corpus"} <= roles:
+            out[f"{kind}_contrast"] = ABOVE
     return out
+
+
+def score_reasons(manifests) -> dict[str, str]:
+    """Score column -> the drop reason its rule gives, where a manifest says it: a
+    classifier's label meaning (``harmful``, ``low_quality``)."""
+    from winnow.models.classifier import CLASSIFIER_COLUMN
+    from winnow.models.modelset import CLASSIFIER
+
+    return {CLASSIFIER_COLUMN: m["params"]["label_meaning"] for m in manifests if m["role"] == CLASSIFIER}
 
 
 def manifest_directions(root: str | Path) -> dict[str, dict[str, str]]:
@@ -138,14 +159,19 @@ def manifest_directions(root: str | Path) -> dict[str, dict[str, str]]:
     For steps that route already-scored data (``winnow route``, ``winnow tune``): they need
     the models' roles, not the models themselves, so nothing is loaded or hashed.
     """
-    return {lang: _directions(manifests) for lang, manifests in _lm_manifests(root).items()}
+    return {lang: _directions(manifests) for lang, manifests in _scoring_manifests(root).items()}
+
+
+def manifest_reasons(root: str | Path) -> dict[str, dict[str, str]]:
+    """Language -> :func:`score_reasons` of its model set, from the manifests."""
+    return {lang: score_reasons(manifests) for lang, manifests in _scoring_manifests(root).items()}
 
 
 def manifest_models(root: str | Path) -> dict[str, dict[str, str]]:
-    """Language -> LM name -> the sha256 of its model file, from the manifests (``winnow tune``
-    records it, so that a run can tell when the models changed since)."""
+    """Language -> scoring model (LM or classifier) name -> the sha256 of its model file, from
+    the manifests (``winnow tune`` records it, so that a run can tell when the models changed since)."""
     return {lang: {m["name"]: next(iter(m["files"].values()))["sha256"] for m in manifests}
-            for lang, manifests in _lm_manifests(root).items()}
+            for lang, manifests in _scoring_manifests(root).items()}
 
 
 def model_files(root: str | Path) -> dict[str, dict[str, str]]:
@@ -155,10 +181,12 @@ def model_files(root: str | Path) -> dict[str, dict[str, str]]:
             for lang, manifests in _manifests(root).items()}
 
 
-def _lm_manifests(root: str | Path) -> dict[str, list[dict]]:
-    from winnow.models.modelset import LM_KINDS
+def _scoring_manifests(root: str | Path) -> dict[str, list[dict]]:
+    """Language -> the manifests of its models that give scores: the LMs and the classifier."""
+    from winnow.models.modelset import CLASSIFIER, LM_KINDS
 
-    return {lang: [m for m in manifests if m["kind"] in LM_KINDS] for lang, manifests in _manifests(root).items()}
+    return {lang: [m for m in manifests if m["kind"] in LM_KINDS or m["role"] == CLASSIFIER]
+            for lang, manifests in _manifests(root).items()}
 
 
 def _manifests(root: str | Path) -> dict[str, list[dict]]:
@@ -339,22 +367,28 @@ def _models_changed(tuned_on: dict | None, languages: dict, model_sets: dict) ->
     """Rules whose scores now come from other models than ``winnow tune`` saw (a retrained
     LM, or a benign LM that became the log-ratio's reference): their cuts no longer mean
     what was measured. Checked against loaded model sets only."""
-    from winnow.models.scorer import column, ratio_pairs
+    from winnow.models.scorer import column, contrast_pairs, ratio_pairs
 
     problems = []
     for lang, ms in model_sets.items():
         rules = languages.get(lang) or languages.get(ANY_LANG)
         if not tuned_on or lang not in tuned_on or isinstance(ms, dict) or rules is None:
             continue
-        pairs = ratio_pairs(ms)
+        pairs, contrasts = ratio_pairs(ms), contrast_pairs(ms)
         needed = set()
         for r in rules.rules:
             for score in (r.combined["features"] if r.combined else [r.score, r.cascade_score]):
-                if score and score.endswith("_log_ratio"):
-                    needed |= set(pairs.get(score.split("_", 1)[0], ()))
+                kind = (score or "").split("_", 1)[0]
+                if score and (score.endswith("_log_ratio") or score == "kenlm_harmful_share"):
+                    needed |= set(pairs.get(kind, ()))
+                elif score and score.endswith("_contrast"):
+                    needed |= set(contrasts.get(kind, ()))
+                elif score == "classifier_prob" and ms.classifier is not None:
+                    needed.add(ms.classifier.name)
                 elif score:
                     needed |= {name for name in ms.lms if score.startswith(column(name) + "_")}
-        changed = sorted(name for name in needed if tuned_on[lang].get(name) != ms.lms[name].sha256)
+        hashes = dict(ms.hashes())
+        changed = sorted(name for name in needed if tuned_on[lang].get(name) != hashes[name])
         if changed:
             problems.append(f"{lang}: the thresholds were tuned on scores of other models than "
                             f"{', '.join(changed)} (new or retrained since): score a sample with these models "
@@ -447,7 +481,7 @@ class Router:
         return rules is not None and any(r.band for r in rules.rules)
 
     def lm_kinds(self, lang: str) -> set[str] | None:
-        """The kinds of LM (kenlm, neural) whose scores the rules of ``lang`` read first hand,
+        """The kinds of model (kenlm, neural, classifier) whose scores the rules of ``lang`` read first hand,
         a cascade's second opinion aside; None without thresholds (a score-only run scores
         with every model)."""
         if self.score_only:
@@ -457,6 +491,6 @@ class Router:
         for r in rules.rules if rules else ():
             for name in r.combined["features"] if r.combined else [r.score]:
                 kind = name.split("_", 1)[0]
-                if kind in ("kenlm", "neural"):
+                if kind in ("kenlm", "neural", "classifier"):
                     kinds.add(kind)
         return kinds

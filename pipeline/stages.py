@@ -42,7 +42,7 @@ ROUTES = (KEEP, DROP, SCORED)
 
 def _hashes(model_set, tokenizer: bool = False) -> list[tuple[str, str]]:
     head = [("sentencepiece", model_set.tokenizer_manifest["files"]["sentencepiece.model"]["sha256"])]
-    return (head if tokenizer else []) + [(name, lm.sha256) for name, lm in model_set.lms.items()]
+    return (head if tokenizer else []) + model_set.hashes()
 
 
 class DocumentProcessor:
@@ -139,6 +139,7 @@ class DocumentProcessor:
                 row[f"{column(name)}_pp"] = lm_score.perplexity
             for kind, value in s.log_ratios.items():
                 row[f"{kind}_log_ratio"] = value
+            row.update(s.derived)
 
     def _base_row(self, doc: dict) -> dict:
         text = doc["text"]

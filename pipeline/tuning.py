@@ -39,9 +39,10 @@ def untransform(score: str, value: float) -> float:
 
 
 def is_quality(score: str) -> bool:
-    """A clean LM's perplexity measures quality; every other score (harmful or benign PP,
-    log-ratios) measures harmfulness."""
-    return score.endswith("_clean_pp")
+    """A clean or corpus LM's perplexity and the contrast between them measure quality;
+    every other score (harmful or benign PP, log-ratios, the harmful share) measures
+    harmfulness, a classifier what its labels meant (:func:`routing.score_reasons`)."""
+    return score.endswith(("_clean_pp", "_corpus_pp", "_contrast"))
 
 
 def reason_for(score: str) -> str:
@@ -286,11 +287,13 @@ class TuneOptions:
 
 
 def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions,
-               labels: np.ndarray | None = None) -> dict:
-    """Threshold (in the score's own units), method, parameters and diagnostics."""
+               labels: np.ndarray | None = None, reason: str | None = None) -> dict:
+    """Threshold (in the score's own units), method, parameters and diagnostics; ``reason``:
+    the drop reason when the model's manifest says it (else from the score's name)."""
     finite = np.isfinite(values) & (values > 0 if score.endswith("_pp") else True)
     x = transform(score, values[finite])
-    out: dict = {"score": score, "direction": direction, "reason": reason_for(score), "n": int(len(x))}
+    reason = reason or reason_for(score)
+    out: dict = {"score": score, "direction": direction, "reason": reason, "n": int(len(x))}
     if len(x) < opts.min_docs:
         out.update(value=None, method="none",
                    verdict=f"too few documents ({len(x)} < {opts.min_docs}): no threshold is supported")
@@ -303,7 +306,7 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
                             "middle_tail": untransform(score, float(np.quantile(x, tail / 100)))}
     fit = fit_mixture(x)
     out["mixture"] = fit.as_dict()
-    drop_fraction = (1 - opts.keep_percent / 100) if is_quality(score) else opts.harmful_percent / 100
+    drop_fraction = (1 - opts.keep_percent / 100) if reason == "low_quality" else opts.harmful_percent / 100
     pct_cut = percentile_cut(x, direction, drop_fraction)
     method = opts.method
     y = None
@@ -374,7 +377,19 @@ def _label_diagnostics(x, y, direction, opts: TuneOptions, all_x) -> dict:
 
 # --- a whole scored output ---------------------------------------------------------------------
 
-SCORE_PRIORITY = ("kenlm_log_ratio", "kenlm_clean_pp", "kenlm_harmful_pp")
+SCORE_PRIORITY = ("classifier_prob", "kenlm_log_ratio", "kenlm_contrast", "kenlm_clean_pp", "kenlm_harmful_pp")
+
+
+def default_scores(directions: dict[str, str], reasons: dict[str, str]) -> list[str]:
+    """The scores that get a rule when the user names none, in rule order: one harmful
+    signal (a harmful classifier, else the log-ratio, else the harmful PP: DESIGN.md) and
+    one quality signal (a low-quality classifier, else the contrast, else the clean PP)."""
+    harmful = ["kenlm_log_ratio", "kenlm_harmful_pp"]
+    quality = ["kenlm_contrast", "kenlm_clean_pp"]
+    if "classifier_prob" in directions:
+        (quality if reasons.get("classifier_prob") == "low_quality" else harmful).insert(0, "classifier_prob")
+    picked = [next((s for s in group if s in directions), None) for group in (harmful, quality)]
+    return [s for s in SCORE_PRIORITY if s in picked]
 
 
 def load_scored(folder: str, *, max_rows: int | None = None, seed: int = 0) -> "pa.Table":  # noqa: F821
@@ -463,8 +478,9 @@ def _label(value, path: str) -> int:
 
 def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, labels: dict | None = None,
          scores: list[str] | None = None, min_tokens: int = 0, command: str = "winnow tune",
-         models: dict[str, dict[str, str]] | None = None) -> dict:
-    """A thresholds file (schemas/thresholds.schema.json) with per-score diagnostics."""
+         models: dict[str, dict[str, str]] | None = None, reasons: dict[str, dict[str, str]] | None = None) -> dict:
+    """A thresholds file (schemas/thresholds.schema.json) with per-score diagnostics;
+    ``reasons``: language -> score -> drop reason, where the manifests say it."""
     import datetime
     import hashlib
     import json
@@ -481,13 +497,12 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
             lab = np.array([labels.get(i, -1) for i in ids[mask]], dtype=int)
         diagnostics = {}
         rules = []
-        chosen = [s for s in (scores or SCORE_PRIORITY) if s in directions[lang]]
-        if scores is None and "kenlm_log_ratio" in chosen and "kenlm_harmful_pp" in chosen:
-            chosen.remove("kenlm_harmful_pp")  # the log-ratio is the harmful signal (DESIGN.md)
+        chosen = ([s for s in scores if s in directions[lang]] if scores
+                  else default_scores(directions[lang], (reasons or {}).get(lang, {})))
         values_of = {score: np.array([np.nan if v is None else v for v in np.array(cols[score], dtype=object)[mask]],
                                      dtype=float) for score in directions[lang]}
         for score, direction in sorted(directions[lang].items()):
-            result = tune_score(score, direction, values_of[score], opts, lab)
+            result = tune_score(score, direction, values_of[score], opts, lab, (reasons or {}).get(lang, {}).get(score))
             diagnostics[score] = result
             if score in chosen and result["value"] is not None:
                 rule = {"score": score, "value": result["value"], "reason": result["reason"],

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-DOCUMENT_SCHEMA_VERSION = "winnow.document.v5"  # v2: neural score columns, decided_by; v3: benign LMs;
+DOCUMENT_SCHEMA_VERSION = "winnow.document.v6"  # v2: neural score columns, decided_by; v3: benign LMs;
 # v4: route is a Hive partition (OUT/route=keep/lang=en/), not a column of the files;
 # v5: decided_rule and decided_value, the rule that decided and the value it compared;
-# lang_fallback, a language given by --lang-fallback where fastText was unsure
+# lang_fallback, a language given by --lang-fallback where fastText was unsure;
+# v6: corpus LMs and contrasts, kenlm_harmful_share, classifier_prob
 REJECTED_SCHEMA_VERSION = "winnow.rejected.v1"
 
 # Score columns, in order. Each LM named NAME in a model set fills NAME_log10p and
@@ -28,14 +29,18 @@ KENLM_SCORE_COLUMNS = (
     "kenlm_harmful_log10p", "kenlm_harmful_pp",
     "kenlm_benign_log10p", "kenlm_benign_pp",
     "kenlm_log_ratio",
+    "kenlm_corpus_log10p", "kenlm_corpus_pp", "kenlm_contrast",
+    "kenlm_harmful_share",
 )
 NEURAL_SCORE_COLUMNS = (
     "neural_clean_log10p", "neural_clean_pp",
     "neural_harmful_log10p", "neural_harmful_pp",
     "neural_benign_log10p", "neural_benign_pp",
     "neural_log_ratio",
+    "neural_corpus_log10p", "neural_corpus_pp", "neural_contrast",
 )
-SCORE_COLUMNS = KENLM_SCORE_COLUMNS + NEURAL_SCORE_COLUMNS
+CLASSIFIER_SCORE_COLUMNS = ("classifier_prob",)
+SCORE_COLUMNS = KENLM_SCORE_COLUMNS + NEURAL_SCORE_COLUMNS + CLASSIFIER_SCORE_COLUMNS
 
 PROVENANCE_FIELDS = [
     pa.field("doc_id", pa.string(), nullable=False),          # stable: source id or file#index

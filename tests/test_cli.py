@@ -30,7 +30,7 @@ def test_console_script_is_installed():
     ([], ["train", "score", "models", "doctor"]),
     (["train"], ["tokenizer", "kenlm"]),
     (["train", "tokenizer"], ["--lang", "--input", "--models", "--vocab-size", "JSONL"]),
-    (["train", "kenlm"], ["--role", "{clean,harmful,benign}", "same kind as the harmful text", "--order", "--prune", "--memory", "trie", "probing",
+    (["train", "kenlm"], ["--role", "{clean,harmful,benign,corpus}", "same kind as the harmful text", "--order", "--prune", "--memory", "trie", "probing",
                           "low perplexity = likely harmful"]),
     (["score"], ["--models", "--lang", "fastText"]),
 ])

@@ -16,7 +16,7 @@ def sets(models_root):
 
 def test_directions_come_from_manifests(sets):
     assert score_directions(sets["en"]) == {"kenlm_clean_pp": ABOVE, "kenlm_harmful_pp": BELOW,
-                                            "kenlm_log_ratio": BELOW}
+                                            "kenlm_log_ratio": BELOW, "kenlm_harmful_share": ABOVE}
     assert score_directions(sets["de"]) == {"kenlm_clean_pp": ABOVE}
 
 
