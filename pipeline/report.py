@@ -69,6 +69,9 @@ def build_report(table, directions: dict, *, thresholds: dict | None = None, lab
                 "samples": _samples(score, raw, _Taken(texts, np.where(mask)[0]), ids[mask], cuts, direction),
             }
         entry = {"documents": int(mask.sum()), "scores": scores, "rules": rules}
+        guard = _guard_of(thresholds, lang)
+        if guard:
+            entry["guard"] = guard
         if router is not None:
             entry["drop_rate"] = float(dropped.mean()) if len(dropped) else 0.0
             entry["kept_tokens"] = int(tokens[mask][~dropped].sum())
@@ -129,6 +132,49 @@ def _rules_of(thresholds: dict | None, lang: str) -> list[dict]:
     spec = languages.get(lang) or languages.get("*")
     rules = spec.get("rules") if isinstance(spec, dict) else None
     return [r for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
+
+
+def _guard_of(thresholds: dict | None, lang: str) -> dict | None:
+    """What tune's guard rails found for ``lang`` (diagnostics.guard of a thresholds file)."""
+    languages = (thresholds or {}).get("languages") if isinstance(thresholds, dict) else None
+    spec = languages.get(lang) if isinstance(languages, dict) else None
+    diag = spec.get("diagnostics") if isinstance(spec, dict) else None
+    guard = diag.get("guard") if isinstance(diag, dict) else None
+    return guard if isinstance(guard, dict) else None
+
+
+def _guard_section(guard: dict, rules: list[dict]) -> str:
+    """Tune's guard rails: each rule's drop rate on the labelled rows and on the corpus
+    sample, the rules refused and why, and how far each feature lies from the corpus."""
+    e = html.escape
+    out = [f"<h3>guard rails</h3><p>Tuned on {_num(guard.get('labelled'), ',')} labelled rows (prevalence "
+           f"{_num(guard.get('labelled_prevalence'), '.1%')}) and checked on a corpus sample of "
+           f"{_num(guard.get('corpus_sample'), ',')} unlabelled rows.</p>"]
+    rows = []
+    for r in rules:
+        g = r.get("guard") if isinstance(r, dict) else None
+        if not isinstance(g, dict):
+            continue
+        flags = "; ".join(str(x) for x in (g.get("degenerate"), g.get("warning"),
+                                            "FORCED past the guard: " + str(g.get("refused")) if r.get("forced")
+                                            else None) if x)
+        rows.append(f"<tr><td>{e(str(r.get('score')))}</td><td>{_num(g.get('labelled_drop_rate'), '.1%')}</td>"
+                    f"<td>{_num(g.get('corpus_drop_rate'), '.1%')}</td><td>{e(flags)}</td></tr>")
+    if rows:
+        out.append("<table><tr><th>rule</th><th>drops of the labelled rows</th><th>drops of the corpus sample</th>"
+                   "<th>flags</th></tr>" + "".join(rows) + "</table>")
+    for item in guard.get("refused") or []:
+        if isinstance(item, dict):
+            out.append(f"<div class=\"verdict warn\"><b>Refused: {e(str(item.get('score')))}.</b> "
+                       f"{e(str(item.get('why')))}</div>")
+    shift = guard.get("feature_shift")
+    if isinstance(shift, dict) and shift:
+        cells = "".join(f"<tr><td>{e(str(f))}</td><td>{_num(v.get('ks'), '.2f')}</td>"
+                        f"<td>{_num(v.get('labelled_median'))}</td><td>{_num(v.get('corpus_median'))}</td></tr>"
+                        for f, v in sorted(shift.items()) if isinstance(v, dict))
+        out.append("<table><tr><th>feature</th><th>shift (KS: 0 same, 1 disjoint)</th><th>labelled median</th>"
+                   "<th>corpus median</th></tr>" + cells + "</table>")
+    return "".join(out)
 
 
 def _num(v, spec: str = ".4g") -> str:
@@ -238,6 +284,8 @@ def render_html(report: dict) -> str:
             parts.append("<table><tr><th></th><th>labelled bad</th><th>labelled good</th></tr>"
                          f"<tr><th>dropped</th><td>{c.get('tp')}</td><td>{c.get('fp')}</td></tr>"
                          f"<tr><th>kept</th><td>{c.get('fn')}</td><td>{c.get('tn')}</td></tr></table>")
+        if entry.get("guard"):
+            parts.append(_guard_section(entry["guard"], entry.get("rules") or []))
         for rule in entry.get("rules", []):
             if rule.get("score") == "combined":
                 parts.append(_combined_section(rule))

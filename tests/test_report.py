@@ -111,3 +111,24 @@ def test_cli_score_tune_report_run(models_root, scored, tmp_path):
                  "--output", tmp_path / "run")
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "run" / "_REPORT.html").exists() and (tmp_path / "run" / "_REPORT.json").exists()
+
+
+def test_report_shows_the_guard_rails(models_root, scored):
+    """A rule learned from labels is checked on the corpus sample (the unlabelled rows); the
+    report shows each rule's drop rates there and on the labels, the refusals and the shift."""
+    directions = manifest_directions(models_root)
+    table = load_scored(str(scored))
+    kinds = {}
+    with open(SAMPLE_WEB / "sample.jsonl", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            kinds[r["id"]] = r["kind"]
+    ids = [i for i in table.column("doc_id").to_pylist() if kinds.get(i) in ("crude", "clean")]
+    labels = {i: int(kinds[i] == "crude") for i in ids[::2]}  # half labelled, the rest is the corpus sample
+    thresholds = tune(table, directions, TuneOptions(max_corpus_drop=0.001), labels=labels)
+    guard = thresholds["languages"]["en"]["diagnostics"]["guard"]
+    assert guard["refused"], "a ceiling of 0.1% must refuse the rules learned from these labels"
+    page = render_html(build_report(table, directions, thresholds=thresholds, title="guard"))
+    assert "guard rails" in page and f"{guard['labelled']:,} labelled rows" in page
+    assert "Refused: " in page and "--max-drop" in page
+    assert "shift (KS" in page and "n_tokens" in page
