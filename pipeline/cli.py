@@ -169,8 +169,10 @@ def _add_lang_args(p: argparse.ArgumentParser) -> None:
                    help="score documents whose language fastText names with less than --lang-min-prob with this "
                         "language's models (short and mixed texts: 'Okay, thanks anyway' is 'ca' at 0.46); rows say "
                         "so in lang_fallback and the summary counts them (default: none, fastText's guess stands)")
-    g.add_argument("--lang-min-prob", type=float, default=0.5, metavar="P",
-                   help="the confidence below which --lang-fallback applies (default: 0.5)")
+    from .stages import LANG_MIN_PROB
+
+    g.add_argument("--lang-min-prob", type=float, default=LANG_MIN_PROB, metavar="P",
+                   help=f"the confidence below which --lang-fallback applies (default: {LANG_MIN_PROB})")
 
 
 def _lang_options(args, sets) -> dict:

@@ -38,7 +38,7 @@ from .commit import SUMMARY_FILE, commit_unit, committed_keys, layout_files, rea
 from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, Span, has_text_column, line_starts_before, \
     read_file, rejected_record, shard_key, splittable_format
 from .routing import Router, load_thresholds_dict
-from .stages import DEAD_LETTER_SUFFIX, NOT_SAMPLED, REJECTED, REJECTED_FOLDER, SCORED, SHARD_SUFFIX, \
+from .stages import DEAD_LETTER_SUFFIX, LANG_MIN_PROB, NOT_SAMPLED, REJECTED, REJECTED_FOLDER, SCORED, SHARD_SUFFIX, \
     DocumentProcessor, Progress, ShardWriter, summarize, summary_json
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class JobConfig:
     identity: dict | None = None  # the output's identity (commit.output_identity), in every completion record
     exclude: tuple[str, ...] = ()  # folders never read as inputs (the output and its staging folder)
     lang_fallback: str | None = None  # below lang_min_prob, this language's models score a document
-    lang_min_prob: float = 0.5
+    lang_min_prob: float = LANG_MIN_PROB
 
     @property
     def score_only(self) -> bool:
@@ -92,7 +92,7 @@ class SampleConfig:
     identity: dict | None = None
     exclude: tuple[str, ...] = ()
     lang_fallback: str | None = None
-    lang_min_prob: float = 0.5
+    lang_min_prob: float = LANG_MIN_PROB
 
     thresholds = None
     keep_unscored = False
