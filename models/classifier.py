@@ -86,7 +86,9 @@ class LabelledSource:
                         continue
                     if any(str(record.get(k)) != v for k, v in self.where.items()):
                         continue
-                    if label not in (0, 1) or isinstance(label, bool):
+                    if isinstance(label, float) and label in (0.0, 1.0):
+                        label = int(label)  # 1.0 as written by pandas
+                    if not isinstance(label, int) or isinstance(label, bool) or label not in (0, 1):
                         self.counts["other_label"] += 1
                         continue
                     self.counts[str(label)] += 1
@@ -162,17 +164,20 @@ def train_classifier(source: LabelledSource, folder: Path, lang: str, *, label_m
     tok_manifest = read_manifest(tok_manifest_path)
     sp = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
     start = time.monotonic()
-    docs, labels = [], []
+    docs, labels, n_lines = [], [], 0
     for text, label in source:
         lines = normalize_lines(text)
         feats = doc_features(sp.encode(lines), buckets) if lines else np.empty(0, dtype=np.int64)
         if len(feats):
             docs.append(feats)
             labels.append(label)
+            n_lines += len(lines)
     counts = source.counts
-    if not counts["0"] or not counts["1"]:
+    usable = {y: labels.count(y) for y in (0, 1)}
+    if not usable[0] or not usable[1]:
         raise TrainingError(f"{', '.join(source.paths)}: a classifier needs texts of both labels (found "
-                            f"{counts['0']} labelled 0, {counts['1']} labelled 1, {counts['other_label']} "
+                            f"{usable[0]} labelled 0 and {usable[1]} labelled 1 with text, "
+                            f"{counts['0'] + counts['1'] - len(docs)} without, {counts['other_label']} "
                             f"with another label, {counts['unreadable']} unreadable)")
     weights, bias = fit(docs, np.array(labels), buckets, epochs=epochs, lr=lr, l2=l2)
     buf = io.BytesIO()
@@ -190,10 +195,11 @@ def train_classifier(source: LabelledSource, folder: Path, lang: str, *, label_m
         "params": {"label_meaning": label_meaning, "features": "piece unigrams and bigrams, hashed, mean",
                    "buckets": buckets, "epochs": epochs, "lr": lr, "l2": l2},
         "training_data": {"fingerprint": fingerprint["fingerprint"], "bytes": counts["bytes"],
-                          "documents": len(docs), "lines": len(docs),
-                          "skipped_records": counts["other_label"] + counts["unreadable"],
+                          "documents": len(docs), "lines": n_lines,
+                          "skipped_records": counts["other_label"] + counts["unreadable"]
+                          + counts["0"] + counts["1"] - len(docs),
                           "sources": fingerprint["sources"], "selection": fingerprint["selection"],
-                          "labels": {"0": counts["0"], "1": counts["1"]}},
+                          "labels": {"0": usable[0], "1": usable[1]}},
         "created_at": now_utc(),
         "train_seconds": round(time.monotonic() - start, 3),
         "tools": tool_versions(numpy=np.__version__),
@@ -231,10 +237,15 @@ class Classifier:
 
 
 def load_classifier(path: Path, manifest: dict) -> Classifier:
+    import zipfile
+
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with data:
             weights, bias = data["weights"], float(data["bias"][0])
-    except (OSError, ValueError, KeyError, IndexError) as exc:
+    except (OSError, ValueError, KeyError, IndexError, EOFError, TypeError, zipfile.BadZipFile) as exc:
         raise WinnowModelError(f"{path}: not a Winnow classifier ({type(exc).__name__}); it is damaged, or not "
                                f"written by `winnow train classifier`") from None
     if weights.ndim != 1 or not len(weights) or weights.dtype.kind != "f" or not np.isfinite(weights).all() \

@@ -453,7 +453,8 @@ class Router:
             else:
                 v = scores.get(rule.score)
                 if rule.fires(v):
-                    return Decision(DROP, rule.reason, "kenlm", rule.score, v)
+                    return Decision(DROP, rule.reason, "classifier" if rule.score == "classifier_prob" else "kenlm",
+                                    rule.score, v)
                 first = first or (rule.score, v)
         return Decision(KEEP, None, by, *(first or (None, None)))
 

@@ -377,19 +377,17 @@ def _label_diagnostics(x, y, direction, opts: TuneOptions, all_x) -> dict:
 
 # --- a whole scored output ---------------------------------------------------------------------
 
-SCORE_PRIORITY = ("classifier_prob", "kenlm_log_ratio", "kenlm_contrast", "kenlm_clean_pp", "kenlm_harmful_pp")
-
-
 def default_scores(directions: dict[str, str], reasons: dict[str, str]) -> list[str]:
     """The scores that get a rule when the user names none, in rule order: one harmful
     signal (a harmful classifier, else the log-ratio, else the harmful PP: DESIGN.md) and
-    one quality signal (a low-quality classifier, else the contrast, else the clean PP)."""
+    one quality signal (a low-quality classifier, else the contrast, else the clean PP), the
+    harmful rule first (a harmful document is dropped as harmful, whatever its quality)."""
     harmful = ["kenlm_log_ratio", "kenlm_harmful_pp"]
     quality = ["kenlm_contrast", "kenlm_clean_pp"]
     if "classifier_prob" in directions:
         (quality if reasons.get("classifier_prob") == "low_quality" else harmful).insert(0, "classifier_prob")
     picked = [next((s for s in group if s in directions), None) for group in (harmful, quality)]
-    return [s for s in SCORE_PRIORITY if s in picked]
+    return [s for s in picked if s]
 
 
 def load_scored(folder: str, *, max_rows: int | None = None, seed: int = 0) -> "pa.Table":  # noqa: F821

@@ -68,7 +68,7 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field("thresholds_version", pa.string()),
         pa.field("route", pa.string(), nullable=False),         # keep | drop | scored
         pa.field("reason", pa.string()),                        # why dropped (or kept against a rule)
-        pa.field("decided_by", pa.string()),                    # kenlm | neural (cascade) | combined; null: no rule ran
+        pa.field("decided_by", pa.string()),                    # kenlm | neural (cascade) | combined | classifier; null: no rule ran
         pa.field("decided_rule", pa.string()),                  # the rule's score (or "combined") that decided
         pa.field("decided_value", pa.float64()),                # the value it compared: score, probability
     ],
