@@ -204,6 +204,14 @@ def f1_low_quality(score: np.ndarray, y: np.ndarray, keep: float = 0.6) -> float
 
 
 def webq(root: Path) -> dict:
+    """Web quality on webq/: the scores alone, tune's quality rule without labels, and a
+    logistic regression with the labels (out of fold)."""
+    import pyarrow as pa
+
+    from winnow.models.classifier import CLASSIFIER_COLUMN
+    from winnow.pipeline.routing import score_directions, score_reasons
+    from winnow.pipeline.tuning import logistic_probability, tune
+
     base = base_models(root)
     folder = root / "webq" / "en"
     if folder.exists():
@@ -212,35 +220,65 @@ def webq(root: Path) -> dict:
     for f in base.iterdir():
         if f.name.startswith(("sentencepiece", "kenlm-clean")):
             shutil.copy(f, folder / f.name)
-    train_kenlm(TextSource([root / "data" / "dragnet.jsonl"]), folder, "en", "corpus", order=ORDER)
+    dragnet = root / "data" / "dragnet.jsonl"
+    train_kenlm(TextSource([dragnet]), folder, "en", "corpus", order=ORDER)
+    # A quality classifier without human labels (as GPT-3's): edited prose (label 0, eight
+    # paragraphs a document, about a web page's length) against the corpus sample (label 1).
+    import random
+
+    prose = [line for line in open(DATA / "clean" / "en_prose.txt", encoding="utf-8") if line.strip()]
+    random.Random(0).shuffle(prose)
+    reference = root / "data" / "prose-vs-web.jsonl"
+    with open(reference, "w", encoding="utf-8") as f:
+        for i in range(0, min(len(prose), 8 * 4000), 8):
+            f.write(json.dumps({"text": "".join(prose[i:i + 8]), "label": 0}) + "\n")
+        for text in web_texts(corpus="dragnet"):
+            f.write(json.dumps({"text": text, "label": 1}, ensure_ascii=False) + "\n")
+    train_classifier(LabelledSource([reference]), folder, "en", label_meaning="low_quality")
+
     rows = [json.loads(line) for line in open(DATA / "webq" / "dclm_human_dev.jsonl", encoding="utf-8")]
     y = np.array([r["label"] for r in rows])
-    scorer = Scorer(load_model_set(folder.parent, "en"))
-    docs = scorer.score([r["text"] for r in rows])
+    model_set = load_model_set(folder.parent, "en")
+    docs = Scorer(model_set).score([r["text"] for r in rows])
+    flat = [{**d.to_dict(), "n_tokens": d.n_pieces + d.n_lines} for d in docs]
+    col = {k: np.array([r[k] for r in flat], dtype=float) for k in
+           ("kenlm_clean_pp", "kenlm_corpus_pp", "kenlm_contrast", CLASSIFIER_COLUMN, "n_tokens")}
     feats = {
-        "clean log PP": [math.log10(d.lms["kenlm-clean"].perplexity) for d in docs],
-        "corpus log PP": [math.log10(d.lms["kenlm-corpus"].perplexity) for d in docs],
-        "contrast (log PP_clean - log PP_corpus)": [d.derived["kenlm_contrast"] for d in docs],
-        "2 log PP_clean - log PP_corpus": [2 * math.log10(d.lms["kenlm-clean"].perplexity)
-                                           - math.log10(d.lms["kenlm-corpus"].perplexity) for d in docs],
-        "-log n_tokens (short = bad)": [-math.log10(d.n_pieces + d.n_lines) for d in docs],
+        "clean log PP": np.log10(col["kenlm_clean_pp"]),
+        "contrast (log PP_clean - log PP_corpus)": col["kenlm_contrast"],
+        "2 log PP_clean - log PP_corpus": 2 * np.log10(col["kenlm_clean_pp"]) - np.log10(col["kenlm_corpus_pp"]),
+        "prose-vs-web classifier": col[CLASSIFIER_COLUMN],
+        "-log n_tokens (short = bad)": -np.log10(col["n_tokens"]),
     }
-    out = {}
-    for name, v in feats.items():
-        v = np.array(v)
-        out[name] = {"auc": round(roc_auc(v, y), 3), "f1_keep60": round(f1_low_quality(v, y), 3)}
-    # With labels, out of fold: logistic regression over the scores (and length).
-    from winnow.pipeline.tuning import fit_logistic, logistic_probability
-
-    x = np.column_stack([feats[k] for k in feats])
+    out = {name: {"auc": round(roc_auc(v, y), 3), "f1_keep60": round(f1_low_quality(v, y), 3)}
+           for name, v in feats.items()}
+    # tune without labels, as a user would run it on the corpus: its quality rule.
+    table = pa.table({"doc_id": [str(i) for i in range(len(rows))], "lang": ["en"] * len(rows),
+                      **{k: pa.array([r.get(k) for r in flat], pa.float64()) for k in
+                         score_directions(model_set)}, "n_tokens": col["n_tokens"]})
+    directions = {"en": score_directions(model_set)}
+    reasons = {"en": score_reasons([model_set.classifier.manifest])}
+    tuned = tune(table, directions, TuneOptions(), reasons=reasons)
+    rule = next(r for r in tuned["languages"]["en"]["rules"] if r["reason"] == "low_quality")
+    x = feature_matrix(rule["combined"]["features"], table.to_pydict(), np.ones(len(rows), dtype=bool))
+    p = logistic_probability(rule["combined"], x)
+    pred = p > rule["value"]
+    tp = float((pred & (y == 1)).sum())
+    out["tune, no labels: mean of z-scores of " + ", ".join(rule["combined"]["features"])] = {
+        "auc": round(roc_auc(p, y), 3), "f1_at_its_cut": round(2 * tp / (pred.sum() + y.sum()), 3),
+        "drop_rate": round(float(pred.mean()), 3)}
+    # With labels, out of fold (5 folds): tune's combined rule (its L2 strength chosen inside
+    # each training part, as `winnow tune --labels --combined-features ...` would).
+    cols = table.to_pydict()
     fold = np.arange(len(y)) % 5
-    for subset, cols in (("scores", [0, 1, 2]), ("scores + length", [0, 1, 2, 4])):
+    for subset in (["kenlm_clean_pp", "kenlm_corpus_pp"], ["kenlm_clean_pp", "kenlm_corpus_pp", CLASSIFIER_COLUMN],
+                   ["kenlm_clean_pp", "kenlm_corpus_pp", CLASSIFIER_COLUMN, "n_tokens"]):
         oof = np.empty(len(y))
         for k in range(5):
-            m = fit_logistic(x[fold != k][:, cols], y[fold != k], l2=1.0)
-            oof[fold == k] = logistic_probability(m, x[fold == k][:, cols])
-        out[f"labelled, out of fold ({subset})"] = {"auc": round(roc_auc(oof, y), 3),
-                                                     "f1_keep60": round(f1_low_quality(oof, y), 3)}
+            fitted = tune_combined(subset, cols, fold != k, y[fold != k], TuneOptions(), reason="low_quality")
+            oof[fold == k] = logistic_probability(fitted["combined"], feature_matrix(subset, cols, fold == k))
+        out[f"labelled, out of fold ({', '.join(subset)})"] = {"auc": round(roc_auc(oof, y), 3),
+                                                                "f1_keep60": round(f1_low_quality(oof, y), 3)}
     return out
 
 

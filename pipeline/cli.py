@@ -422,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     tu.add_argument("--combined-features", metavar="F,F,...",
                     help="features of the combined rule (default: every score, not raw length n_tokens, whose "
                          "distribution rarely transfers from labelled texts to a corpus)")
+    tu.add_argument("--no-quality-combination", action="store_true",
+                    help="without labels, keep one rule per quality score; by default two or more of the clean PP, "
+                         "the contrast and a low-quality classifier make one rule on the mean of their z-scores "
+                         "(on webq's human-judged pages: ROC-AUC 0.86 against 0.81 for the clean PP alone)")
     tu.add_argument("--keep-percent", type=float, default=60.0,
                     help="percentile method, quality scores: keep the best P%% (default: 60, CCNet's head+middle)")
     tu.add_argument("--harmful-percent", type=float, default=5.0,
@@ -787,7 +791,7 @@ def cmd_tune(args) -> int:
                        prevalence=args.prevalence, seed=args.seed, min_docs=args.min_docs,
                        cascade_band=args.cascade_band, max_corpus_drop=args.max_drop / 100, force=args.force,
                        max_prevalence_ratio=args.max_prevalence_ratio,
-                       label_reason=args.label_meaning,
+                       label_reason=args.label_meaning, quality_combination=not args.no_quality_combination,
                        combined_features=tuple(args.combined_features.split(",")) if args.combined_features else None)
     if args.method == "labels" and not labels:
         raise ValueError("--method labels needs --labels FILE")
@@ -825,7 +829,10 @@ def cmd_tune(args) -> int:
                 print(f"  [guard] {rule['score']:<18} drops {g['corpus_drop_rate']:.1%} of the corpus sample, "
                       f"{labelled} of the labelled rows{flags}")
         for rule in spec["rules"]:
-            if rule["score"] == "combined":
+            if rule["score"] == "combined" and "labels" not in rule["diagnostics"]:
+                print(f"  [rule] combined quality (no labels) P >= {rule['value']:.3f}: "
+                      f"{rule['diagnostics']['verdict']}")
+            elif rule["score"] == "combined":
                 lab = rule["diagnostics"]["labels"]
                 weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(rule["combined"]["features"],
                                                                      rule["combined"]["coef"]))

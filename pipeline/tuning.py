@@ -278,6 +278,7 @@ class TuneOptions:
     min_docs: int = MIN_DOCS
     cascade_band: float = 0.02      # share of documents around a KenLM cut that a neural LM re-decides
     combined: bool = True           # with labels: fit a logistic regression over all scores
+    quality_combination: bool = True  # without labels: one quality rule on the mean of the quality scores' z-scores
     # Guard rails for rules learned from labels (the unlabelled rows are the corpus sample):
     max_corpus_drop: float = 0.5    # refuse a rule dropping more of the corpus sample than this
     max_prevalence_ratio: float = 2.0  # ... or more than this many times the labelled prevalence (0: no check)
@@ -376,6 +377,40 @@ def _label_diagnostics(x, y, direction, opts: TuneOptions, all_x) -> dict:
 
 
 # --- a whole scored output ---------------------------------------------------------------------
+
+QUALITY_COMBINED = ("kenlm_clean_pp", "kenlm_contrast", "classifier_prob")  # what the quality combination may use
+
+
+def _with_quality_combination(rules: list[dict], directions: dict, reasons: dict, cols: dict, mask,
+                              opts: "TuneOptions") -> list[dict]:
+    """Without labels, two or more quality scores (the clean PP, the contrast, a low-quality
+    classifier) make one quality rule: the mean of their z-scores on the corpus, cut to keep
+    the best ``keep_percent`` (it replaces the single-score quality rule, in its place)."""
+    features = [f for f in QUALITY_COMBINED if f in directions and f in cols
+                and (reasons.get(f) or reason_for(f)) == "low_quality"]
+    if len(features) < 2:
+        return rules
+    x = feature_matrix(features, cols, mask)
+    whole = np.isfinite(x).all(axis=1)
+    if whole.sum() < opts.min_docs:
+        return rules
+    mean, std = x[whole].mean(axis=0), x[whole].std(axis=0)
+    std[~(std > 0)] = 1.0
+    sign = np.array([1.0 if directions[f] == ABOVE else -1.0 for f in features])
+    model = {"features": features, "mean": mean.tolist(), "std": std.tolist(),
+             "coef": (sign / len(features)).tolist(), "intercept": 0.0, "fit": "mean of z-scores, no labels"}
+    p = logistic_probability(model, x)
+    drop_fraction = 1 - opts.keep_percent / 100
+    cut = float(np.quantile(p, 1 - drop_fraction))
+    rule = {"score": "combined", "value": cut, "reason": "low_quality", "method": "percentile",
+            "params": {"drop_fraction": drop_fraction}, "combined": model,
+            "diagnostics": {"n": int(len(p)), "drop_rate": float((p > cut).mean()),
+                            "verdict": f"no labels: the mean of the z-scores of {', '.join(features)}, cut to "
+                                       f"keep the best {opts.keep_percent:g}%; a chosen share, not structure "
+                                       f"in the data"}}
+    at = next((i for i, r in enumerate(rules) if r["reason"] == "low_quality"), len(rules))
+    return rules[:at] + [rule] + [r for r in rules[at:] if r["reason"] != "low_quality"]
+
 
 def default_scores(directions: dict[str, str], reasons: dict[str, str]) -> list[str]:
     """The scores that get a rule when the user names none, in rule order: one harmful
@@ -518,6 +553,8 @@ def tune(table, directions: dict[str, dict[str, str]], opts: TuneOptions, *, lab
         for rule in rules:
             if rule["method"] == "labels" and opts.label_reason:
                 rule["reason"] = opts.label_reason
+        if (lab is None or not (lab >= 0).any()) and opts.quality_combination:
+            rules = _with_quality_combination(rules, directions[lang], (reasons or {}).get(lang, {}), cols, mask, opts)
         combined, singles = None, rules
         if lab is not None and opts.combined:
             wanted = opts.combined_features or [f for f in sorted(directions[lang]) if f != "n_tokens"]

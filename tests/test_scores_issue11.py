@@ -409,7 +409,15 @@ def test_score_only_run_tune_and_route_with_a_classifier(models_copy, tmp_path, 
     clean = [by_id[f"d{i}"] for i in range(len(HARMFUL) + len(BENIGN), len(texts)) if f"d{i}" in by_id]
     assert np.mean(harm) > np.mean(clean) + 0.5
 
-    assert main(["tune", "--scored", str(scored), "--models", str(models_copy), "--output", str(th_file)]) == 0
+    tune_args = ["tune", "--scored", str(scored), "--models", str(models_copy), "--output", str(th_file)]
+    if meaning == "low_quality":  # with the clean PP, two quality scores: by default one combined rule
+        assert main(tune_args) == 0
+        combined = json.loads(th_file.read_text())["languages"]["en"]["rules"]
+        assert [r["score"] for r in combined] == ["kenlm_log_ratio", "combined"]
+        assert combined[1]["combined"]["features"] == ["kenlm_clean_pp", "classifier_prob"]
+        assert combined[1]["reason"] == "low_quality"
+        tune_args.append("--no-quality-combination")
+    assert main(tune_args) == 0
     th = json.loads(th_file.read_text())
     rules = {r["score"]: r["reason"] for r in th["languages"]["en"]["rules"]}
     if meaning == "harmful":  # the classifier is the harmful rule, instead of the log-ratio

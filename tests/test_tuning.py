@@ -109,9 +109,9 @@ def test_labels_meet_a_target_precision_with_intervals_and_corpus_prevalence():
 
 
 def _table(rows):
-    cols = {k: [r.get(k) for r in rows] for k in ("doc_id", "lang", "kenlm_clean_pp", "kenlm_harmful_pp",
-                                                   "kenlm_log_ratio")}
-    return pa.table(cols)
+    names = ["doc_id", "lang", "kenlm_clean_pp", "kenlm_harmful_pp", "kenlm_log_ratio"]
+    names += sorted({k for r in rows for k in r} - set(names))
+    return pa.table({k: [r.get(k) for r in rows] for k in names})
 
 
 def test_tune_writes_a_valid_file_and_a_language_with_three_documents_gets_no_rule():
@@ -306,3 +306,31 @@ def test_outputs_of_the_previous_schema_still_load(tmp_path):
     table = load_scored(str(tmp_path / "out"))
     assert table.num_rows == 1 and table.column("decided_value").to_pylist() == [None]
     assert table.column("lang").to_pylist() == ["en"]
+
+
+def test_without_labels_two_quality_scores_make_one_quality_rule():
+    """The clean PP and the contrast, no labels: one rule on the mean of their z-scores keeps
+    the best 60%, after the harmful rule; it loads and routes like any combined rule."""
+    from winnow.pipeline.routing import Router, load_thresholds_dict
+
+    n = 1000
+    quality = rng.normal(0, 1, n)  # what both scores see, each with its own noise
+    rows = [{"doc_id": str(i), "lang": "en", "kenlm_clean_pp": float(10 ** (2 + 0.3 * (quality[i] + rng.normal()))),
+             "kenlm_contrast": float(quality[i] + rng.normal()), "kenlm_log_ratio": float(rng.normal()),
+             "kenlm_harmful_pp": 50.0} for i in range(n)]
+    directions = {"en": {**DIRECTIONS["en"], "kenlm_contrast": ABOVE}}
+    out = tune(_table(rows), directions, TuneOptions())
+    harmful, quality_rule = out["languages"]["en"]["rules"]
+    assert harmful["score"] == "kenlm_log_ratio" and harmful["reason"] == "harmful"
+    assert quality_rule["score"] == "combined" and quality_rule["reason"] == "low_quality"
+    assert quality_rule["combined"]["features"] == ["kenlm_clean_pp", "kenlm_contrast"]
+    assert quality_rule["diagnostics"]["drop_rate"] == pytest.approx(0.4, abs=0.01)
+    router = Router(load_thresholds_dict(out, directions), ["en"])
+    decided = [router.decide(skip=None, lang="en", n_lines=1, n_tokens=20, scores=r) for r in rows]
+    low = [d for d in decided if d.reason == "low_quality"]
+    assert 0.3 < len(low) / n < 0.42 and all(d.rule == "combined" for d in low)
+    # The worst documents by the shared quality are the ones the combination drops.
+    worst = set(np.argsort(-quality)[:200])
+    assert sum(decided[i].reason == "low_quality" for i in worst) > 0.85 * 200
+    single = tune(_table(rows), directions, TuneOptions(quality_combination=False))["languages"]["en"]["rules"]
+    assert [r["score"] for r in single] == ["kenlm_log_ratio", "kenlm_contrast"]
