@@ -80,13 +80,30 @@ class Rule:
         return v is not None and not math.isnan(v) and self.band[0] <= v <= self.band[1]
 
 
+def combined_scale(feature: str, value) -> float:
+    """The scale a combined rule reads a feature on, the same when it is fitted (tuning) and
+    applied (here): log10 of a perplexity or a token count, the logit of a probability
+    (``classifier_prob``, clipped to [1e-6, 1 - 1e-6]), else the score as is. NaN for a
+    missing value, or for a perplexity or count <= 0 (an empty document)."""
+    if value is None:
+        return math.nan
+    v = float(value)
+    if math.isnan(v):
+        return v
+    if feature.endswith("_pp") or feature == "n_tokens":
+        return math.log10(v) if v > 0 else math.nan
+    if feature == "classifier_prob":
+        p = min(max(v, 1e-6), 1 - 1e-6)
+        return math.log(p / (1 - p))
+    return v
+
+
 def combined_probability(model: dict, scores: dict, n_tokens) -> float:
     """The logistic model of a combined rule on one document's scores."""
     z = model["intercept"]
     for f, mean, std, coef in zip(model["features"], model["mean"], model["std"], model["coef"]):
-        v = n_tokens if f == "n_tokens" else scores.get(f)
-        if v is not None and not (isinstance(v, float) and math.isnan(v)):
-            x = math.log10(v) if (f.endswith("_pp") or f == "n_tokens") and v > 0 else v
+        x = combined_scale(f, n_tokens if f == "n_tokens" else scores.get(f))
+        if not math.isnan(x):
             z += coef * (x - mean) / std  # a missing feature sits at its mean (adds 0)
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 

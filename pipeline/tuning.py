@@ -683,14 +683,12 @@ def _json_safe(obj):
 # --- combined score (labels): logistic regression over the available scores ---------------------
 
 def feature_matrix(features: list[str], cols: dict, mask) -> np.ndarray:
-    """Features of the documents in ``mask``: log10 of perplexities and token counts, log-ratios as is."""
+    """Features of the documents in ``mask`` on a combined rule's scale (``routing.combined_scale``)."""
+    from .routing import combined_scale
+
     out = []
     for f in features:
-        raw = np.array([np.nan if v is None else v for v in np.array(cols[f], dtype=object)[mask]], dtype=float)
-        if f.endswith("_pp") or f == "n_tokens":
-            raw[~(raw > 0)] = np.nan  # log10 of 0 (an empty document) would poison the fit
-            raw = np.log10(raw)
-        out.append(raw)
+        out.append(np.array([combined_scale(f, v) for v in np.array(cols[f], dtype=object)[mask]], dtype=float))
     return np.column_stack(out) if out else np.zeros((int(np.sum(mask)), 0))
 
 

@@ -334,3 +334,25 @@ def test_without_labels_two_quality_scores_make_one_quality_rule():
     assert sum(decided[i].reason == "low_quality" for i in worst) > 0.85 * 200
     single = tune(_table(rows), directions, TuneOptions(quality_combination=False))["languages"]["en"]["rules"]
     assert [r["score"] for r in single] == ["kenlm_log_ratio", "kenlm_contrast"]
+
+
+def test_a_combined_rule_reads_its_features_the_same_when_fitted_and_applied():
+    """One scale (routing.combined_scale) for fit and apply: a perplexity of 0 or a missing
+    score sits at the mean on both sides, a probability is read as its logit."""
+    from winnow.pipeline.routing import combined_probability
+    from winnow.pipeline.tuning import feature_matrix, logistic_probability, tune_combined
+
+    n = 400
+    y = rng.integers(0, 2, n)
+    rows = [{"kenlm_clean_pp": float(10 ** rng.normal(2 + 0.3 * y[i], 0.3)), "kenlm_log_ratio": float(rng.normal(-y[i])),
+             "classifier_prob": float(np.clip(rng.beta(2 + 3 * y[i], 4), 0, 1)), "n_tokens": int(rng.integers(5, 500))}
+            for i in range(n)]
+    rows[0]["kenlm_clean_pp"], rows[1]["kenlm_log_ratio"], rows[2]["classifier_prob"] = 0.0, None, 1.0
+    features = ["kenlm_clean_pp", "kenlm_log_ratio", "classifier_prob", "n_tokens"]
+    cols = {f: [r[f] for r in rows] for f in features}
+    mask = np.ones(n, dtype=bool)
+    rule = tune_combined(features, cols, mask, y, TuneOptions())
+    fitted = logistic_probability(rule["combined"], feature_matrix(features, cols, mask))
+    applied = [combined_probability(rule["combined"], r, r["n_tokens"]) for r in rows]
+    assert np.allclose(fitted, applied, rtol=1e-9, atol=1e-12)
+    assert rule["diagnostics"]["labels"]["roc_auc"] > 0.8
