@@ -1,11 +1,17 @@
-"""The ``winnow`` command line.
+"""The ``winnow`` command line (``winnow COMMAND --help`` for each command's options).
 
-    winnow train tokenizer --lang en --input FILE... --models ROOT [--vocab-size N]
-    winnow train kenlm     --lang en --role clean|harmful|benign|corpus --input FILE... --models ROOT [--order N]
+    winnow train tokenizer  --lang en --input FILE... --models ROOT [--vocab-size N]
+    winnow train kenlm      --lang en --role clean|harmful|benign|corpus --input FILE... --models ROOT [--order N]
+    winnow train neural     --lang en --role clean|harmful|benign|corpus --input FILE... --models ROOT
     winnow train classifier --lang en --input LABELLED.jsonl... --models ROOT --label-meaning harmful|low_quality
-    winnow score           --models ROOT --input FILE... [--lang xx] [--output OUT.jsonl]
-    winnow models          ROOT            # list and verify model sets
-    winnow doctor                          # check the installation
+    winnow score   --models ROOT --input FILE... [--lang xx] [--output OUT.jsonl]
+    winnow run     --input PATH... --models ROOT --thresholds FILE --output OUT   # score and route a corpus
+    winnow sample  --input PATH... --models ROOT --n N --output SMP          # score a sample of it
+    winnow tune    --scored SMP... --models ROOT --output THRESHOLDS [--labels FILE]
+    winnow report  --scored OUT --models ROOT [--thresholds FILE] --output REPORT.html
+    winnow route   --scored OUT --models ROOT --thresholds FILE --output ROUTED  # new thresholds, no rescoring
+    winnow models  ROOT            # list and verify model sets
+    winnow doctor                  # check the installation
 """
 from __future__ import annotations
 
