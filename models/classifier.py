@@ -29,10 +29,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import TrainingError, WinnowModelError
-from .manifest import file_entry, now_utc, read_manifest, tool_versions, write_atomic, write_manifest
+from .manifest import file_entry, now_utc, tool_versions, write_atomic, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
 from .textio import TextSource, is_jsonl, open_text
-from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME
+from .tokenizer import tokenizer_entry, trained_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -152,17 +152,10 @@ def train_classifier(source: LabelledSource, folder: Path, lang: str, *, label_m
                      buckets: int = 1 << 20, epochs: int = 150, lr: float = 0.5, l2: float = 1e-7) -> Path:
     """Train the classifier of ``lang`` into ``folder`` (``ROOT/<lang>``, which must hold the
     language's tokenizer); return its path. The same data and parameters give the same model."""
-    import sentencepiece as spm
-
     if label_meaning not in LABEL_MEANINGS:
         raise TrainingError(f"label meaning must be one of {', '.join(LABEL_MEANINGS)}, not {label_meaning!r}")
     folder = Path(folder)
-    tok_manifest_path = folder / f"{TOKENIZER_NAME}.manifest.json"
-    if not tok_manifest_path.exists():
-        raise TrainingError(f"{folder}: no tokenizer; a classifier reads the language's pieces: train it first "
-                            f"with `winnow train tokenizer --lang {lang} --models {folder.parent} --input ...`")
-    tok_manifest = read_manifest(tok_manifest_path)
-    sp = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+    tok_manifest, sp = trained_tokenizer(folder, lang, "a classifier")
     start = time.monotonic()
     docs, labels, n_lines = [], [], 0
     for text, label in source:
@@ -190,8 +183,7 @@ def train_classifier(source: LabelledSource, folder: Path, lang: str, *, label_m
         "name": CLASSIFIER_NAME, "kind": CLASSIFIER_KIND, "role": CLASSIFIER_ROLE, "lang": lang,
         "normalizer": NORMALIZER_VERSION,
         "files": {CLASSIFIER_FILE: file_entry(out)},
-        "tokenizer": {"name": TOKENIZER_NAME, "file": TOKENIZER_FILE,
-                      "sha256": tok_manifest["files"][TOKENIZER_FILE]["sha256"]},
+        "tokenizer": tokenizer_entry(tok_manifest),
         "params": {"label_meaning": label_meaning, "features": "piece unigrams and bigrams, hashed, mean",
                    "buckets": buckets, "epochs": epochs, "lr": lr, "l2": l2},
         "training_data": {"fingerprint": fingerprint["fingerprint"], "bytes": counts["bytes"],

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from .errors import TrainingError
-from .manifest import file_entry, now_utc, read_manifest, tool_versions, write_manifest
+from .manifest import file_entry, now_utc, tool_versions, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
 from .textio import TextSource
-from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME, UNK_WORD, piece_words
+from .tokenizer import UNK_WORD, piece_words, tokenizer_entry, trained_tokenizer
 from .tools import KENLM_TOOLS_VERSION, kenlm_tool
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,6 @@ def train_kenlm(
 
     Needs the language's tokenizer in ``folder`` (``winnow train tokenizer``).
     """
-    import sentencepiece as spm
-
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if binary not in BINARY_FORMATS:
@@ -72,17 +70,7 @@ def train_kenlm(
         raise ValueError(f"order must be between 2 and 6 (KenLM built with KENLM_MAX_ORDER=6), got {order}")
     folder = Path(folder)
     lmplz, build_binary = kenlm_tool("lmplz"), kenlm_tool("build_binary")
-    tok_path = folder / f"{TOKENIZER_NAME}.manifest.json"
-    if not tok_path.exists():
-        raise TrainingError(
-            f"{tok_path}: manifest not found; a KenLM model is trained on the pieces of its "
-            f"language's tokenizer, so train that first: `winnow train tokenizer --lang {lang} "
-            f"--models {folder.parent} --input ...`"
-        )
-    tok_manifest = read_manifest(tok_path)
-    if tok_manifest["lang"] != lang:
-        raise TrainingError(f"{folder}: tokenizer is for {tok_manifest['lang']!r}, not {lang!r}")
-    sp = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+    tok_manifest, sp = trained_tokenizer(folder, lang, "a KenLM model")
 
     name = kenlm_name(role)
     start = time.monotonic()
@@ -131,8 +119,7 @@ def train_kenlm(
             "lang": lang,
             "normalizer": NORMALIZER_VERSION,
             "files": files,
-            "tokenizer": {"name": TOKENIZER_NAME, "file": TOKENIZER_FILE,
-                          "sha256": tok_manifest["files"][TOKENIZER_FILE]["sha256"]},
+            "tokenizer": tokenizer_entry(tok_manifest),
             "params": {"order": order, "memory": memory, "prune": prune or [], "binary": binary,
                        "quantize_bits": 8 if (binary == "trie" and quantize) else None,
                        "discount_fallback": True, "arpa_bytes": arpa_bytes, "unk_word": UNK_WORD,

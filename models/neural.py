@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import TrainingError, WinnowModelError
-from .manifest import file_entry, now_utc, read_manifest, tool_versions, write_manifest
+from .manifest import file_entry, now_utc, tool_versions, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
 from .textio import TextSource
-from .tokenizer import TOKENIZER_FILE, TOKENIZER_NAME
+from .tokenizer import tokenizer_entry, trained_tokenizer
 
 log = logging.getLogger(__name__)
 LN10 = math.log(10)
@@ -276,7 +276,6 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
                  div_value: float = 2.0) -> Path:
     """Train a neural LM of ``role`` for ``lang`` into ``folder``; return the weights' path."""
     torch = _torch()
-    import sentencepiece as spm
     from safetensors.torch import save_file
 
     from .kenlm_lm import ROLES
@@ -284,12 +283,7 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     folder = Path(folder)
-    tok_path = folder / f"{TOKENIZER_NAME}.manifest.json"
-    if not tok_path.exists():
-        raise TrainingError(f"{tok_path}: manifest not found; train the tokenizer first "
-                            f"(`winnow train tokenizer --lang {lang} ...`)")
-    tok_manifest = read_manifest(tok_path)
-    sp = spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+    tok_manifest, sp = trained_tokenizer(folder, lang, "a neural LM")
     if cutoffs and max(cutoffs) >= sp.get_piece_size() - 1:
         raise TrainingError(f"adaptive-softmax cutoffs {list(cutoffs)} must lie below the vocabulary size minus 1 "
                             f"({sp.get_piece_size() - 1})")
@@ -379,8 +373,7 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
     write_manifest(folder, {
         "name": name, "kind": "neural", "role": role, "lang": lang, "normalizer": NORMALIZER_VERSION,
         "files": {out.name: file_entry(out)},
-        "tokenizer": {"name": TOKENIZER_NAME, "file": TOKENIZER_FILE,
-                      "sha256": tok_manifest["files"][TOKENIZER_FILE]["sha256"]},
+        "tokenizer": tokenizer_entry(tok_manifest),
         "params": {"architecture": asdict(cfg), "parameters": params, "steps": steps, "batch_size": batch_size,
                    "lr": lr, "seed": seed, "time_budget": time_budget, "val_fraction": val_fraction,
                    "validation_perplexity": final_pp, "kept_step": kept_step, "history": history},

@@ -24,6 +24,31 @@ TOKENIZER_FILE = "sentencepiece.model"
 UNK_WORD = "<sp_unk>"
 
 
+def trained_tokenizer(folder: Path, lang: str, what: str):
+    """The tokenizer of ``folder`` (``ROOT/<lang>``) that a model of ``what`` is trained on:
+    ``(manifest, SentencePieceProcessor)``; a TrainingError saying what to train first."""
+    import sentencepiece as spm
+
+    from .manifest import read_manifest
+
+    folder = Path(folder)
+    tok_path = folder / f"{TOKENIZER_NAME}.manifest.json"
+    if not tok_path.exists():
+        raise TrainingError(
+            f"{tok_path}: manifest not found; {what} is trained on the pieces of its language's tokenizer, "
+            f"so train that first: `winnow train tokenizer --lang {lang} --models {folder.parent} --input ...`"
+        )
+    manifest = read_manifest(tok_path)
+    if manifest["lang"] != lang:
+        raise TrainingError(f"{folder}: tokenizer is for {manifest['lang']!r}, not {lang!r}")
+    return manifest, spm.SentencePieceProcessor(model_file=str(folder / TOKENIZER_FILE))
+
+
+def tokenizer_entry(manifest: dict) -> dict:
+    """The ``tokenizer`` entry of a model's manifest: the tokenizer its pieces come from."""
+    return {"name": TOKENIZER_NAME, "file": TOKENIZER_FILE, "sha256": manifest["files"][TOKENIZER_FILE]["sha256"]}
+
+
 def piece_words(sp) -> list[str]:
     """The LM word of each SentencePiece id: the piece itself, or UNK_WORD for unknown."""
     words = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]

@@ -190,7 +190,7 @@ def test_classifier_training_errors_are_one_clear_line(cls_root, tmp_path):
 
     bare = tmp_path / "bare"  # no tokenizer: nothing to read pieces with
     err = one_error_line(train_cli(bare, cls_root["labelled"], ok=False))
-    assert "no tokenizer" in err and "winnow train tokenizer --lang en" in err
+    assert "a classifier is trained on the pieces of its language's tokenizer" in err and "winnow train tokenizer --lang en" in err
     assert not (bare / "en" / "classifier.npz").exists()
 
     with pytest.raises(ValueError, match="not JSONL"):
