@@ -183,14 +183,18 @@ class Scorer:
         return [d.to_dict() for d in self.score(texts)]
 
 
-def ratio_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
-    """kind -> (reference LM name, harmful LM name) of each kind's log-ratio: the benign LM
-    when the kind has one (same-domain harmless text), else the clean one."""
+def _names_by_kind_and_role(model_set: ModelSet) -> dict[str, dict[str, list[str]]]:
     by_kind: dict[str, dict[str, list[str]]] = {}
     for name, lm in model_set.lms.items():
         by_kind.setdefault(lm.kind, {}).setdefault(lm.role, []).append(name)
+    return by_kind
+
+
+def ratio_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
+    """kind -> (reference LM name, harmful LM name) of each kind's log-ratio: the benign LM
+    when the kind has one (same-domain harmless text), else the clean one."""
     out = {}
-    for kind, roles in by_kind.items():
+    for kind, roles in _names_by_kind_and_role(model_set).items():
         reference = roles.get("benign") or roles.get("clean") or []
         if len(reference) == 1 and len(roles.get("harmful", [])) == 1:
             out[kind] = (reference[0], roles["harmful"][0])
@@ -199,10 +203,7 @@ def ratio_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
 
 def contrast_pairs(model_set: ModelSet) -> dict[str, tuple[str, str]]:
     """kind -> (clean LM name, corpus LM name) of each kind's contrast (one of each role)."""
-    by_kind: dict[str, dict[str, list[str]]] = {}
-    for name, lm in model_set.lms.items():
-        by_kind.setdefault(lm.kind, {}).setdefault(lm.role, []).append(name)
-    return {kind: (roles["clean"][0], roles["corpus"][0]) for kind, roles in by_kind.items()
+    return {kind: (roles["clean"][0], roles["corpus"][0]) for kind, roles in _names_by_kind_and_role(model_set).items()
             if len(roles.get("clean", [])) == 1 and len(roles.get("corpus", [])) == 1}
 
 

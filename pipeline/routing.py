@@ -470,8 +470,7 @@ class Router:
             else:
                 v = scores.get(rule.score)
                 if rule.fires(v):
-                    return Decision(DROP, rule.reason, "classifier" if rule.score == "classifier_prob" else "kenlm",
-                                    rule.score, v)
+                    return Decision(DROP, rule.reason, score_kind(rule.score) or "kenlm", rule.score, v)
                 first = first or (rule.score, v)
         return Decision(KEEP, None, by, *(first or (None, None)))
 
@@ -508,7 +507,16 @@ class Router:
         kinds = set()
         for r in rules.rules if rules else ():
             for name in r.combined["features"] if r.combined else [r.score]:
-                kind = name.split("_", 1)[0]
-                if kind in ("kenlm", "neural", "classifier"):
-                    kinds.add(kind)
+                if score_kind(name):
+                    kinds.add(score_kind(name))
         return kinds
+
+
+SCORE_KINDS = ("kenlm", "neural", "classifier")
+
+
+def score_kind(score: str) -> str | None:
+    """The kind of model a score column comes from (its prefix: kenlm, neural, classifier),
+    or None (n_tokens)."""
+    kind = score.split("_", 1)[0]
+    return kind if kind in SCORE_KINDS else None

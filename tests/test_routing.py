@@ -139,3 +139,22 @@ def test_a_decision_carries_the_rule_and_the_value_it_compared(sets):
     assert (kept.route, kept.rule, kept.value) == ("keep", "kenlm_log_ratio", ratio.value + 1)  # the first rule
     short = router.decide(skip=None, lang="en", n_lines=1, n_tokens=1, scores={})
     assert short.reason == "too_short" and short.rule is None and short.value is None
+
+
+def test_a_drop_is_decided_by_the_kind_of_model_whose_score_fired():
+    directions = {"en": {"kenlm_clean_pp": ABOVE, "neural_clean_pp": ABOVE, "classifier_prob": ABOVE}}
+    raw = {"thresholds_version": 1, "version": "t", "languages": {"en": {"min_tokens": 0, "rules": [
+        {"score": "kenlm_clean_pp", "value": 1000.0, "reason": "low_quality"},
+        {"score": "neural_clean_pp", "value": 500.0, "reason": "low_quality"},
+        {"score": "classifier_prob", "value": 0.9, "reason": "harmful"}]}}}
+    router = Router(load_thresholds_dict(raw, directions), ["en"])
+
+    def by(**scores):
+        d = router.decide(skip=None, lang="en", n_lines=1, n_tokens=10,
+                          scores={"kenlm_clean_pp": 10.0, "neural_clean_pp": 10.0, "classifier_prob": 0.1, **scores})
+        return d.route, d.decided_by, d.rule
+
+    assert by(kenlm_clean_pp=2000.0) == ("drop", "kenlm", "kenlm_clean_pp")
+    assert by(neural_clean_pp=900.0) == ("drop", "neural", "neural_clean_pp")
+    assert by(classifier_prob=0.95) == ("drop", "classifier", "classifier_prob")
+    assert by() == ("keep", "kenlm", "kenlm_clean_pp")
