@@ -19,7 +19,6 @@ compares the two on the same texts.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import numpy as np
 from .errors import TrainingError, WinnowModelError
 from .manifest import file_entry, now_utc, tool_versions, write_atomic, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
-from .textio import TextSource, is_jsonl, open_text
+from .textio import TextSource, is_jsonl
 from .tokenizer import tokenizer_entry, trained_tokenizer
 
 log = logging.getLogger(__name__)
@@ -46,8 +45,9 @@ _BIGRAM_A, _BIGRAM_B = 1_000_003, 7_919  # mixes a piece pair into one hashed fe
 
 @dataclass
 class LabelledSource:
-    """``(text, label)`` pairs from JSONL files with a text and a 0/1 label field; other
-    labels (-1 = excluded, as the shared sets mark them) and unusable records are counted."""
+    """``(text, label)`` pairs from JSONL files with a text and a 0/1 label field (read by
+    :class:`TextSource`, with its ``where`` filters); other labels (-1 = excluded, as the
+    shared sets mark them) and unusable records are counted."""
 
     paths: list[str]
     text_field: str = "text"
@@ -68,32 +68,19 @@ class LabelledSource:
         return TextSource(self.paths, text_field=self.text_field, where=self.where)
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
+        source = self.text_source()
         self.counts = {"0": 0, "1": 0, "other_label": 0, "unreadable": 0, "bytes": 0}
-        for path in self.paths:
-            with open_text(path) as f:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                        text, label = record[self.text_field], record[self.label_field]
-                        if not isinstance(text, str):
-                            raise TypeError(f"{self.text_field!r} is not a string")
-                    except (ValueError, KeyError, TypeError) as exc:
-                        self.counts["unreadable"] += 1
-                        if self.counts["unreadable"] <= 5:
-                            log.warning("%s:%d: skipped record (%s)", path, lineno, exc)
-                        continue
-                    if any(str(record.get(k)) != v for k, v in self.where.items()):
-                        continue
-                    if isinstance(label, float) and label in (0.0, 1.0):
-                        label = int(label)  # 1.0 as written by pandas
-                    if not isinstance(label, int) or isinstance(label, bool) or label not in (0, 1):
-                        self.counts["other_label"] += 1
-                        continue
-                    self.counts[str(label)] += 1
-                    self.counts["bytes"] += len(text.encode("utf-8"))
-                    yield text, label
+        for record, text in source.records():
+            label = record.get(self.label_field)
+            if isinstance(label, float) and label in (0.0, 1.0):
+                label = int(label)  # 1.0 as written by pandas
+            if not isinstance(label, int) or isinstance(label, bool) or label not in (0, 1):
+                self.counts["other_label"] += 1
+                continue
+            self.counts[str(label)] += 1
+            self.counts["bytes"] += len(text.encode("utf-8"))
+            yield text, label
+        self.counts["unreadable"] = source.skipped
 
 
 def doc_features(lines: Sequence[Sequence[int]], buckets: int) -> np.ndarray:

@@ -81,21 +81,27 @@ class TextSource:
             raise ValueError("--where filters apply to JSONL fields; some inputs are plain text")
 
     def __iter__(self) -> Iterator[str]:
+        for _, text in self.records():
+            yield text
+
+    def records(self) -> Iterator[tuple[dict | None, str]]:
+        """``(record, text)`` of each document with text: the JSONL record (None for plain
+        text) that passed the ``where`` filters; unusable records are counted in ``skipped``."""
         self.documents = self.skipped = self.bytes = 0
         for path in self.paths:
             jsonl = is_jsonl(path)
             with open_text(path) as f:
                 for lineno, line in enumerate(f, 1):
-                    text = self._text_of(line, path, lineno) if jsonl else line
+                    record, text = self._record_of(line, path, lineno) if jsonl else (None, line)
                     if text is None or not text.strip():
                         continue
                     self.documents += 1
                     self.bytes += len(text.encode("utf-8"))
-                    yield text
+                    yield record, text
 
-    def _text_of(self, line: str, path: str, lineno: int) -> str | None:
+    def _record_of(self, line: str, path: str, lineno: int) -> tuple[dict | None, str | None]:
         if not line.strip():
-            return None
+            return None, None
         try:
             record = json.loads(line)
             text = record[self.text_field]
@@ -105,11 +111,11 @@ class TextSource:
             self.skipped += 1
             if self.skipped <= 5:
                 log.warning("%s:%d: skipped record (%s)", path, lineno, exc)
-            return None
+            return None, None
         for key, want in self.where.items():
             if str(record.get(key)) != want:
-                return None
-        return text
+                return None, None
+        return record, text
 
     def fingerprint(self) -> dict:
         """Hash of the source files (in order) and of the selection applied to them."""

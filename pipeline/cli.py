@@ -534,7 +534,8 @@ def cmd_train_kenlm(args) -> int:
 
 
 def cmd_train_classifier(args) -> int:
-    from winnow.models.classifier import LabelledSource, train_classifier
+    from winnow.models.classifier import CLASSIFIER_NAME, LabelledSource, train_classifier
+    from winnow.models.manifest import manifest_path
     from winnow.models.textio import parse_where
 
     source = LabelledSource(args.input, text_field=args.text_field, label_field=args.label_field,
@@ -544,10 +545,10 @@ def cmd_train_classifier(args) -> int:
         path = train_classifier(source, folder, args.lang, label_meaning=args.label_meaning,
                                 buckets=args.buckets, epochs=args.epochs, lr=args.lr, l2=args.l2)
         size = path.stat().st_size
-    c = source.counts
-    print(f"{args.label_meaning} classifier for {args.lang}: {path.name} ({size / 1e6:.1f} MB; {c['1']} texts "
-          f"labelled 1, {c['0']} labelled 0, {c['other_label'] + c['unreadable']} skipped; "
-          f"{time.monotonic() - start:.1f} s)")
+        trained = json.loads(manifest_path(folder, CLASSIFIER_NAME).read_text())["training_data"]
+    print(f"{args.label_meaning} classifier for {args.lang}: {path.name} ({size / 1e6:.1f} MB; "
+          f"{trained['labels']['1']} texts labelled 1, {trained['labels']['0']} labelled 0, "
+          f"{trained['skipped_records']} skipped; {time.monotonic() - start:.1f} s)")
     return 0
 
 
