@@ -56,13 +56,13 @@ from winnow.models.kenlm_lm import train_kenlm  # noqa: E402
 from winnow.models.normalize import normalize_lines  # noqa: E402
 from winnow.models.textio import TextSource  # noqa: E402
 from winnow.models.tokenizer import train_tokenizer  # noqa: E402
+from winnow.pipeline.routing import BELOW, score_directions  # noqa: E402
 from winnow.pipeline.tuning import TuneOptions, feature_matrix, roc_auc, tune_combined  # noqa: E402
 
 SOURCES = ["fortunes_en", "davidson_en", "tweeteval_hate_en", "tweeteval_offensive_en", "edos_en",
            "hatemoji_en", "hatecheck_en", "convabuse_en"]
 SINGLE = ["kenlm_log_ratio", "kenlm_harmful_pp", "kenlm_clean_pp", "kenlm_benign_pp", "kenlm_harmful_share",
           "classifier_prob"]
-BAD_IS_LOW = {"kenlm_log_ratio", "kenlm_harmful_pp"}  # a low value is the harmful side
 COMBINED = SINGLE  # every score, no raw length
 ORDER = 4
 
@@ -77,10 +77,10 @@ def fasttext_line(text: str) -> str:
     return " ".join(re.sub(r"([^\w\s])", r" \1 ", " ".join(normalize_lines(text))).split())
 
 
-def fasttext_auc(train: list[dict], test: list[dict], work: Path) -> float:
+def train_fasttext(train: list[dict], work: Path):
     """The baseline: fastText supervised (bigrams, 25 epochs) on the same training texts.
     This fastText stops some trainings with 'Encountered NaN' (see models/classifier.py);
-    the next seed is tried."""
+    the next seed is tried. None if every seed fails."""
     import fasttext
 
     path = work / "fasttext.txt"
@@ -91,12 +91,15 @@ def fasttext_auc(train: list[dict], test: list[dict], work: Path) -> float:
                 f.write(f"__label__{r['label']} {line}\n")
     for seed in range(20):
         try:
-            model = fasttext.train_supervised(input=str(path), epoch=25, lr=0.2, wordNgrams=2, dim=50,
-                                              bucket=500_000, minCount=1, thread=1, seed=seed, verbose=0)
-            break
+            return fasttext.train_supervised(input=str(path), epoch=25, lr=0.2, wordNgrams=2, dim=50,
+                                             bucket=500_000, minCount=1, thread=1, seed=seed, verbose=0)
         except RuntimeError:
             continue
-    else:
+    return None
+
+
+def fasttext_auc(model, test: list[dict]) -> float:
+    if model is None:
         return math.nan
     labels, probs = model.predict([fasttext_line(r["text"]) or "_" for r in test], k=-1, threshold=0.0)
     p = np.array([dict(zip(lab, pr)).get("__label__1", 0.0) for lab, pr in zip(labels, probs)])
@@ -115,15 +118,20 @@ def base_models(root: Path) -> Path:
     return folder
 
 
-def fold_models(base: Path, folder: Path, train: list[dict]) -> Path:
-    """A model set for one fold: the shared tokenizer and clean LM, and harmful, benign and
-    classifier models trained on ``train``."""
+def with_shared_models(base: Path, folder: Path) -> None:
+    """``folder`` made afresh with the shared tokenizer and clean LM of ``base``."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for f in base.iterdir():
         if f.name.startswith(("sentencepiece", "kenlm-clean")):
             shutil.copy(f, folder / f.name)
+
+
+def fold_models(base: Path, folder: Path, train: list[dict]) -> Path:
+    """A model set for one fold: the shared tokenizer and clean LM, and harmful, benign and
+    classifier models trained on ``train``."""
+    with_shared_models(base, folder)
     data = folder.parent / "data"
     harmful = write_jsonl(data / "harmful.jsonl", [r["text"] for r in train if r["label"] == 1])
     benign = write_jsonl(data / "benign.jsonl", [r["text"] for r in train if r["label"] == 0])
@@ -137,8 +145,7 @@ def fold_models(base: Path, folder: Path, train: list[dict]) -> Path:
     return folder
 
 
-def score(folder: Path, rows: list[dict]) -> dict:
-    scorer = Scorer(load_model_set(folder.parent, "en"))
+def score(scorer: Scorer, rows: list[dict]) -> dict:
     out: dict = {}
     for i in range(0, len(rows), 2000):
         for d in scorer.score([r["text"] for r in rows[i:i + 2000]]):
@@ -149,24 +156,21 @@ def score(folder: Path, rows: list[dict]) -> dict:
     return out
 
 
-def aucs(cols: dict, y: np.ndarray) -> dict:
+def aucs(cols: dict, y: np.ndarray, directions: dict) -> dict:
+    """ROC-AUC of each score, oriented by its direction (a BELOW score is negated)."""
     res = {}
     for s in SINGLE + ["n_tokens"]:
         v = np.array([np.nan if x is None else x for x in cols[s]], dtype=float)
         v = np.where(np.isfinite(v), v, np.nanmedian(v))
-        res[s] = roc_auc(-v if s in BAD_IS_LOW else v, y)
+        res[s] = roc_auc(-v if directions.get(s) == BELOW else v, y)
     return res
 
 
-def combined_auc(dev_cols: dict, dev_y: np.ndarray, test_cols: dict, test_y: np.ndarray) -> tuple[float, dict]:
+def combined_auc(model: dict, test_cols: dict, test_y: np.ndarray) -> float:
     from winnow.pipeline.tuning import logistic_probability
 
-    mask = np.ones(len(dev_y), dtype=bool)
-    rule = tune_combined(COMBINED, dev_cols, mask, dev_y, TuneOptions())
-    model = rule["combined"]
     x = feature_matrix(model["features"], test_cols, np.ones(len(test_y), dtype=bool))
-    p = logistic_probability(model, x)
-    return roc_auc(p, test_y), dict(zip(model["features"], np.round(model["coef"], 2).tolist()))
+    return roc_auc(logistic_probability(model, x), test_y)
 
 
 def loso(root: Path, sources: list[str]) -> list[dict]:
@@ -179,18 +183,22 @@ def loso(root: Path, sources: list[str]) -> list[dict]:
         train = [r for s in others for r in data[s] if split_of(r) == "train"]
         dev = [r for s in others for r in data[s] if split_of(r) == "dev"]
         folder = fold_models(base, root / f"fold-{held}" / "en", train)
-        dev_cols = score(folder, dev)
+        model_set = load_model_set(folder.parent, "en")
+        scorer, directions = Scorer(model_set), score_directions(model_set)
         dev_y = np.array([r["label"] for r in dev])
+        model = tune_combined(COMBINED, score(scorer, dev), np.ones(len(dev), dtype=bool), dev_y,
+                              TuneOptions())["combined"]
+        baseline = train_fasttext(train, folder.parent)
         tests = {held: data[held]} if held != "in-domain" else \
             {s: [r for r in data[s] if split_of(r) != "train"] for s in SOURCES}
         for name, test in tests.items():
-            test_cols = score(folder, test)
+            test_cols = score(scorer, test)
             y = np.array([r["label"] for r in test])
             row = {"fold": held, "test": name, "n": len(test), "prevalence": round(float(y.mean()), 3),
-                   **{k: round(v, 3) for k, v in aucs(test_cols, y).items()}}
-            row["combined"], row["weights"] = combined_auc(dev_cols, dev_y, test_cols, y)
-            row["combined"] = round(row["combined"], 3)
-            row["fasttext"] = round(fasttext_auc(train, test, folder.parent), 3)
+                   **{k: round(v, 3) for k, v in aucs(test_cols, y, directions).items()},
+                   "combined": round(combined_auc(model, test_cols, y), 3),
+                   "weights": dict(zip(model["features"], np.round(model["coef"], 2).tolist())),
+                   "fasttext": round(fasttext_auc(baseline, test), 3)}
             results.append(row)
             log(json.dumps(row))
         log(f"fold {held}: {time.monotonic() - start:.0f} s")
@@ -210,17 +218,12 @@ def webq(root: Path) -> dict:
     import pyarrow as pa
 
     from winnow.models.classifier import CLASSIFIER_COLUMN
-    from winnow.pipeline.routing import score_directions, score_reasons
+    from winnow.pipeline.routing import score_reasons
     from winnow.pipeline.tuning import logistic_probability, tune
 
     base = base_models(root)
     folder = root / "webq" / "en"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for f in base.iterdir():
-        if f.name.startswith(("sentencepiece", "kenlm-clean")):
-            shutil.copy(f, folder / f.name)
+    with_shared_models(base, folder)
     dragnet = root / "data" / "dragnet.jsonl"
     train_kenlm(TextSource([dragnet]), folder, "en", "corpus", order=ORDER)
     # A quality classifier without human labels (as GPT-3's): edited prose (label 0, eight
