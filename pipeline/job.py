@@ -2,7 +2,7 @@
 
 Graph of ``winnow run``::
 
-    Patterns (Create) -> PlanUnits (FlatMap) -> SpreadUnits (Reshuffle) -> ProcessUnits (ParDo)
+    Plan (PlanUnits: Patterns -> PlanUnits -> SpreadUnits) -> ProcessUnits (ParDo)
         -> CollectResults (ToList) -> Finalize (summary, stale shards)
 
 The input patterns, not the file list, are in the job graph: a worker expands them into
@@ -10,7 +10,8 @@ units, so the graph's size does not grow with the number of inputs (Dataflow lim
 job request's size). ``ProcessUnits`` runs :func:`units.run_unit`: a unit's documents stay
 in one fused step, written to shards named after their input and split, with no shuffle
 of documents. Models load once per worker process through ``Shared``; the Beam counters
-mirror the counts, which travel as results.
+mirror the counts, which travel as results. ``winnow.beam`` builds its transforms for other
+people's pipelines from the same pieces (``PlanUnits``, the processor, the shard writer).
 """
 from __future__ import annotations
 
@@ -25,16 +26,17 @@ from apache_beam.utils import shared
 
 from winnow.models import fs
 
+from .readers import ReaderOptions
 from .stages import Progress
-from .units import (SUMMARY_FILE, JobConfig, RouteConfig, SampleConfig, Unit, build_processor, counter_totals,
+from .units import (DEFAULT_SPLIT_BYTES, SUMMARY_FILE, JobConfig, RouteConfig, SampleConfig, Unit, build_processor, counter_totals,
                     finalize, finalize_sample, config_units, read_for_sample, route_router, route_unit, route_units,
-                    run_unit, score_sample)
+                    plan_units, run_unit, score_sample)
 
 NAMESPACE = "winnow"
 __all__ = ["JobConfig", "RouteConfig", "SampleConfig", "RunResult", "run_job", "build_graph"]
 
 
-class _Loaded:
+class SharedProcessor:
     """Holder for a process's DocumentProcessor (``Shared`` needs a weak-referenceable object)."""
 
     def __init__(self, processor):
@@ -56,7 +58,7 @@ class ProcessUnit(beam.DoFn):
 
     def setup(self):
         key = f"processor:{self.config.models}:{hash(str(self.config.thresholds))}:{self.config.keep_unscored}"
-        self.processor = self._shared.acquire(lambda: _Loaded(build_processor(self.config)), tag=key).processor
+        self.processor = self._shared.acquire(lambda: SharedProcessor(build_processor(self.config)), tag=key).processor
         self.progress = Progress(enabled=self.config.progress)
 
     def process(self, unit: Unit):
@@ -68,9 +70,26 @@ class ProcessUnit(beam.DoFn):
         yield result
 
 
-def _plan(_, config) -> list[Unit]:
-    """The input patterns of ``config`` expanded into units, on a worker."""
-    return config_units(config)
+class PlanUnits(beam.PTransform):
+    """``PBegin`` -> the units of work of the input patterns, spread over the workers. The
+    patterns, not the file list, are in the job graph: a worker expands them."""
+
+    def __init__(self, patterns=(), reader: ReaderOptions = ReaderOptions(), split_bytes: int = DEFAULT_SPLIT_BYTES,
+                 *, config=None):
+        super().__init__()
+        self.patterns, self.reader, self.split_bytes = tuple(patterns), reader, split_bytes
+        self.config = config  # a run or sample configuration: its units still to do (committed ones skipped)
+
+    def _plan(self, _) -> list[Unit]:
+        if self.config is not None:
+            return config_units(self.config)
+        return plan_units(self.patterns, self.reader, self.split_bytes)
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Patterns" >> beam.Create([None])
+                | "PlanUnits" >> beam.FlatMap(self._plan)
+                | "SpreadUnits" >> beam.Reshuffle())
 
 
 def _plan_route(_, config) -> list:
@@ -82,9 +101,7 @@ def build(pipeline: beam.Pipeline, config: JobConfig):
     """Add the job to ``pipeline``; returns the PCollection holding the summary."""
     return (
         pipeline
-        | "Patterns" >> beam.Create([None])
-        | "PlanUnits" >> beam.FlatMap(_plan, config)
-        | "SpreadUnits" >> beam.Reshuffle()
+        | "Plan" >> PlanUnits(config=config)
         | "ProcessUnits" >> beam.ParDo(ProcessUnit(config))
         | "CollectResults" >> beam.combiners.ToList()
         | "Finalize" >> beam.Map(finalize, config)
@@ -114,7 +131,7 @@ class ScoreSample(beam.DoFn):
         self._shared = shared.Shared()
 
     def setup(self):
-        self.processor = self._shared.acquire(lambda: _Loaded(build_processor(self.config)),
+        self.processor = self._shared.acquire(lambda: SharedProcessor(build_processor(self.config)),
                                               tag=f"sample:{self.config.models}").processor
 
     def process(self, drawn: list):
@@ -130,9 +147,7 @@ def _finalize_sample(scored: list[dict], stats: list, config: SampleConfig) -> d
 def build_sample(pipeline: beam.Pipeline, config: SampleConfig):
     read = (
         pipeline
-        | "Patterns" >> beam.Create([None])
-        | "PlanUnits" >> beam.FlatMap(_plan, config)
-        | "SpreadUnits" >> beam.Reshuffle()
+        | "Plan" >> PlanUnits(config=config)
         | "ReadUnits" >> beam.ParDo(ReadForSample(config)).with_outputs(ReadForSample.STATS, main="docs")
     )
     scored = (

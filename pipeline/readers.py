@@ -635,26 +635,57 @@ def _read_jsonl(path, raw, options: ReaderOptions, span: Span | None = None):
             yield _rejected(path, index, "not_an_object", f"a JSON {type(record).__name__}, not an object",
                             offset=offset, raw=line)
             continue
-        doc_id = _clean_str(record.get(options.id_field), convert=True)
-        url = _clean_str(record.get(options.url_field))
-        if options.text_field not in record:
-            yield _rejected(path, index, "missing_field", f"no {options.text_field!r} field", offset=offset,
-                            raw=line, doc_id=doc_id, url=url)
-            continue
-        text = record[options.text_field]
-        if not isinstance(text, str):
-            yield _rejected(path, index, "bad_type", f"field {options.text_field!r} is a JSON "
-                            f"{type(text).__name__}, not a string", offset=offset, raw=line, doc_id=doc_id, url=url)
-            continue
-        if _too_large(text, options):
-            yield _rejected(path, index, "too_large", f"{len(text)} characters > --max-doc-chars "
-                            f"{options.max_doc_chars}", offset=offset, raw=line, doc_id=doc_id, url=url)
-            continue
-        if not _encodable(text):
-            yield _rejected(path, index, "invalid_utf8", "the text holds a lone surrogate escape (\\ud800-\\udfff)",
-                            offset=offset, raw=line, doc_id=doc_id, url=url)
-            continue
-        yield _doc(path, index, text, offset=offset, url=url, doc_id=doc_id)
+        yield record_document(record, path, index, options, offset=offset, raw=line)
+
+
+def record_document(record: dict, source: str, index: int, options: ReaderOptions, *, offset=None,
+                    raw=None) -> tuple[str, dict]:
+    """A record (a JSON object, or a dict from someone else's pipeline) as a document, or
+    as its dead letter: no text field, a text that is no string, too large, or not UTF-8."""
+    doc_id = _clean_str(record.get(options.id_field), convert=True)
+    url = _clean_str(record.get(options.url_field))
+    where = dict(offset=offset, raw=raw, doc_id=doc_id, url=url)
+    if options.text_field not in record:
+        return _rejected(source, index, "missing_field", f"no {options.text_field!r} field", **where)
+    text = record[options.text_field]
+    if not isinstance(text, str):
+        return _rejected(source, index, "bad_type", f"field {options.text_field!r} is a JSON "
+                         f"{type(text).__name__}, not a string", **where)
+    if _too_large(text, options):
+        return _rejected(source, index, "too_large", f"{len(text)} characters > --max-doc-chars "
+                         f"{options.max_doc_chars}", **where)
+    if not _encodable(text):
+        return _rejected(source, index, "invalid_utf8", "the text holds a lone surrogate escape (\\ud800-\\udfff)",
+                         **where)
+    return _doc(source, index, text, offset=offset, url=url, doc_id=doc_id)
+
+
+def input_document(item, options: ReaderOptions, *, source: str, index: int) -> tuple[str, dict]:
+    """An item handed to Winnow from Python (``winnow.Filter``, ``winnow.beam``): a text, or
+    a dict with ``options.text_field`` (and optionally the id and URL fields, and
+    ``source_file`` / ``record_index`` saying where it came from). A document, or the dead
+    letter that says why the item is not one. Without an id, the document's id is a hash
+    of its text, the same on every run."""
+    if isinstance(item, str):
+        item = {options.text_field: item}
+    if not isinstance(item, dict):
+        return _rejected(source, index, "not_an_object", f"a {type(item).__name__}, not a text or a dict",
+                         raw=repr(item))
+    source = _clean_str(item.get("source_file")) or source
+    index = item["record_index"] if isinstance(item.get("record_index"), int) else index
+    kind, record = record_document(item, source, index, options)
+    # A document Winnow read (winnow.beam.ReadDocuments) keeps its own id and provenance.
+    own_id = _clean_str(item.get("doc_id"), convert=True)
+    if own_id is not None:
+        record["doc_id"] = own_id
+    elif item.get(options.id_field) is None and kind == DOC:
+        record["doc_id"] = "sha1:" + hashlib.sha1(record["text"].encode("utf-8")).hexdigest()[:20]
+    for name, kinds in (("record_offset", int), ("warc_record_id", str), ("url", str)):
+        if isinstance(item.get(name), kinds) and record.get(name) is None:
+            record[name] = _clean_str(item[name]) if kinds is str else item[name]
+    if kind == DOC and isinstance(item.get("skip"), str):
+        record["skip"] = item["skip"]
+    return kind, record
 
 
 def _read_text(path, raw, options: ReaderOptions, span: Span | None = None):
