@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 DOC = "doc"
-REJECTED = "rejected"
+REJECTED = "rejected"  # a dead letter: the tag of its record here, and its route in the counts and summary
 FORMATS = ("auto", "warc", "wet", "jsonl", "parquet", "text")
 PREVIEW_BYTES = 512
 MAX_RECORD_BYTES = 32 << 20       # default ReaderOptions.max_record_bytes
@@ -669,7 +669,7 @@ def input_document(item, options: ReaderOptions, *, source: str, index: int) -> 
     if isinstance(item, str):
         item = {options.text_field: item}
     if not isinstance(item, dict):
-        return _rejected(source, index, "not_an_object", f"a {type(item).__name__}, not a text or a dict",
+        return _rejected(source, index, "not_an_object", f"a value of type {type(item).__name__}, not a text or a dict",
                          raw=repr(item))
     source = _clean_str(item.get("source_file")) or source
     index = item["record_index"] if isinstance(item.get("record_index"), int) else index

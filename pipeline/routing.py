@@ -124,7 +124,6 @@ class LanguageRules:
 class Thresholds:
     version: str
     languages: dict[str, LanguageRules] = field(default_factory=dict)
-    raw: dict = field(default_factory=dict)
 
     def for_lang(self, lang: str) -> LanguageRules | None:
         return self.languages.get(lang) or self.languages.get(ANY_LANG)
@@ -377,7 +376,7 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
                         f"entry for every other language")
     if problems:
         raise ThresholdsError(f"{path}: thresholds do not fit the models:\n" + "\n".join(f"  - {p}" for p in problems))
-    return Thresholds(raw["version"], languages, raw)
+    return Thresholds(raw["version"], languages)
 
 
 def _models_changed(tuned_on: dict | None, languages: dict, model_sets: dict) -> list[str]:

@@ -27,17 +27,16 @@ from winnow.models.langid import LanguageIdentifier
 from winnow.models.scorer import Scorer, column, ratio_pairs
 from winnow.schemas.arrow import DOCUMENT_FILE_SCHEMA, REJECTED_SCHEMA, SCORE_COLUMNS
 
+from .readers import REJECTED  # the route of a dead letter, as readers tag one
 from .routing import DROP, KEEP, SCORED, UNDETERMINED, Router
 
 log = logging.getLogger(__name__)
 
-REJECTED = "rejected"
 # Dead letters live apart from the table: under a "_" folder (Spark and pyarrow skip it) and
 # as Parquet files named *.pq, so that the glob OUT/**/*.parquet (DuckDB, Polars) matches the
 # documents only. pyarrow, DuckDB and Polars read them by content: read_parquet('OUT/_rejected/*.pq').
 REJECTED_FOLDER = "_rejected"
 SHARD_SUFFIX, DEAD_LETTER_SUFFIX = ".parquet", ".pq"
-ROUTES = (KEEP, DROP, SCORED)
 
 
 # --lang-min-prob's default: on the shared English sets, texts sent to another language fall
@@ -66,30 +65,31 @@ class DocumentProcessor:
         # Only the models a language's rules read score its documents (every model in a
         # score-only run); in a cascade, KenLM scores every document and the neural LMs
         # only those in an uncertain band.
-        self.first, self.neural = {}, {}
+        self.scorers: dict[str, Scorer] = {}  # lang -> the Scorer every document of the language meets
+        self.cascade_sets: dict = {}  # lang -> its model set, where a cascade may send documents to its neural LMs
         for lang, ms in model_sets.items():
             kinds = router.lm_kinds(lang)
-            self.first[lang] = Scorer(ms if kinds is None else ms.only(*kinds))
+            self.scorers[lang] = Scorer(ms if kinds is None else ms.only(*kinds))
             if kinds is not None and "neural" not in kinds and router.cascades(lang) and ms.only("neural").lms:
-                self.neural[lang] = ms
-        self._second: dict = {}  # (lang, model names) -> Scorer with just those neural LMs
+                self.cascade_sets[lang] = ms
+        self._cascade_scorers: dict = {}  # (lang, model names) -> Scorer with just those neural LMs
         self.neural_scored = 0  # documents the cascade sent to a neural LM
         # Provenance: the tokenizer and the models that scored a document.
-        self.model_hashes = {lang: _hashes(sc.model_set, tokenizer=True) for lang, sc in self.first.items()}
+        self.model_hashes = {lang: _hashes(sc.model_set, tokenizer=True) for lang, sc in self.scorers.items()}
 
-    def _second_scorer(self, lang: str, cascade_scores: set[str]) -> Scorer:
+    def _cascade_scorer(self, lang: str, cascade_scores: set[str]) -> Scorer:
         """A Scorer with only the neural LMs these cascade scores need (neural_clean_pp: the
         clean LM; neural_log_ratio: its harmful and reference LMs), built once per combination."""
-        ms = self.neural[lang]
+        ms = self.cascade_sets[lang]
         names = {name for name, lm in ms.lms.items() if lm.kind == "neural" and f"{column(name)}_pp" in cascade_scores}
         if "neural_log_ratio" in cascade_scores:
             names |= set(ratio_pairs(ms).get("neural", ()))
         names = frozenset(names)
         key = (lang, names)
-        if key not in self._second:
+        if key not in self._cascade_scorers:
             pairs = {kind: pair for kind, pair in ratio_pairs(ms).items() if set(pair) <= names}
-            self._second[key] = Scorer(ms.named(names), pairs=pairs)
-        return self._second[key]
+            self._cascade_scorers[key] = Scorer(ms.named(names), pairs=pairs)
+        return self._cascade_scorers[key]
 
     def process(self, docs: list[dict]) -> list[dict]:
         """Rows of ``DOCUMENT_SCHEMA`` (with ``lang``), in the order of ``docs``."""
@@ -107,18 +107,18 @@ class DocumentProcessor:
                     rows[i]["lang"], rows[i]["lang_fallback"] = self.lang_fallback, True
         by_lang: dict[str, list[int]] = {}
         for i in todo:
-            if rows[i]["lang"] in self.first:
+            if rows[i]["lang"] in self.scorers:
                 by_lang.setdefault(rows[i]["lang"], []).append(i)
         for lang, idx in by_lang.items():
-            self._fill(rows, idx, self.first[lang].score([docs[j]["text"] for j in idx]))
+            self._fill(rows, idx, self.scorers[lang].score([docs[j]["text"] for j in idx]))
             for i in idx:
                 rows[i]["models"] = self.model_hashes[lang]
-            if lang in self.neural:
+            if lang in self.cascade_sets:
                 groups: dict[int, tuple[Scorer, list[int]]] = {}  # one batch per set of neural LMs
                 for i in idx:
                     need = self.router.cascade_scores(lang, rows[i])
                     if need:
-                        scorer = self._second_scorer(lang, need)
+                        scorer = self._cascade_scorer(lang, need)
                         groups.setdefault(id(scorer), (scorer, []))[1].append(i)
                 for scorer, todo in groups.values():
                     self._fill(rows, todo, scorer.score([docs[j]["text"] for j in todo]), counts=False)

@@ -35,10 +35,10 @@ from winnow import __version__
 from winnow.models import fs
 
 from .commit import SUMMARY_FILE, commit_unit, committed_keys, layout_files, read_records, record_path, relative
-from .readers import DOC, REJECTED as REJECTED_RECORD, ReaderOptions, Span, has_text_column, line_starts_before, \
+from .readers import DOC, REJECTED, ReaderOptions, Span, has_text_column, line_starts_before, \
     read_file, rejected_record, shard_key, splittable_format
 from .routing import Router, load_thresholds_dict
-from .stages import DEAD_LETTER_SUFFIX, LANG_MIN_PROB, NOT_SAMPLED, REJECTED, REJECTED_FOLDER, SCORED, SHARD_SUFFIX, \
+from .stages import DEAD_LETTER_SUFFIX, LANG_MIN_PROB, NOT_SAMPLED, REJECTED_FOLDER, SCORED, SHARD_SUFFIX, \
     DocumentProcessor, Progress, ShardWriter, summarize, summary_json
 
 log = logging.getLogger(__name__)
@@ -512,7 +512,7 @@ def run_unit(unit: Unit, processor: DocumentProcessor, config: JobConfig, *, pub
                     nbytes += flush()
                     batch = []
             else:
-                assert kind == REJECTED_RECORD
+                assert kind == REJECTED
                 writer.add_rejected(record)
                 delta = Counter({(REJECTED, None, record["reason"]): 1})
                 counts.update(delta)

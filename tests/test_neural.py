@@ -173,7 +173,7 @@ def test_cascade_sends_only_uncertain_documents_to_the_neural_lm(neural_root, tm
 
     processor = build_processor(JobConfig(inputs=(), models=str(neural_root), output=str(tmp_path / "x"),
                                           thresholds=thresholds))
-    picks = lambda *scores: set(processor._second_scorer("en", set(scores)).model_set.lms)  # noqa: E731
+    picks = lambda *scores: set(processor._cascade_scorer("en", set(scores)).model_set.lms)  # noqa: E731
     assert picks("neural_clean_pp") == {"neural-clean"}
     assert picks("neural_log_ratio") == picks("neural_log_ratio", "neural_clean_pp") == {"neural-clean", "neural-harmful"}
     for d in sent:
@@ -303,10 +303,10 @@ def test_a_partial_neural_scorer_keeps_the_ratio_reference(neural_root, tmp_path
         {"score": "kenlm_harmful_pp", "value": 1, "reason": "harmful",
          "cascade": {"score": "neural_harmful_pp", "value": 1, "band": [0, 1e9]}}]}}}
     processor = build_processor(JobConfig(inputs=(), models=str(root), output=str(tmp_path / "x"), thresholds=raw))
-    scorer = processor._second_scorer("en", {"neural_clean_pp", "neural_harmful_pp"})
+    scorer = processor._cascade_scorer("en", {"neural_clean_pp", "neural_harmful_pp"})
     assert set(scorer.model_set.lms) == {"neural-clean", "neural-harmful"}
     d = scorer.score_dicts(["Thanks for the recipe, my kids loved the soup."])[0]
     assert d["neural_clean_pp"] > 1 and "neural_log_ratio" not in d  # its reference (benign) did not run
-    full = processor._second_scorer("en", {"neural_log_ratio"}).score_dicts(["Thanks for the recipe."])[0]
+    full = processor._cascade_scorer("en", {"neural_log_ratio"}).score_dicts(["Thanks for the recipe."])[0]
     assert full["neural_log_ratio"] == pytest.approx(
         math.log10(full["neural_harmful_pp"]) - math.log10(full["neural_benign_pp"]))
