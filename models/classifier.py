@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .errors import TrainingError, WinnowModelError
+from .errors import TrainingError, UsageError, WinnowModelError
 from .manifest import file_entry, now_utc, tool_versions, write_atomic, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
 from .textio import TextSource, is_jsonl
@@ -59,7 +59,7 @@ class LabelledSource:
         self.paths = [str(p) for p in self.paths]
         bad = [p for p in self.paths if not is_jsonl(p)]
         if bad:
-            raise ValueError(f"a classifier trains on JSONL records with {self.text_field!r} and "
+            raise UsageError(f"a classifier trains on JSONL records with {self.text_field!r} and "
                              f"{self.label_field!r} fields; not JSONL: {', '.join(bad)}")
         self.where = dict(self.where or {})
         self.text_source()  # the same checks as for LM training: the files exist

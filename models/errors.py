@@ -11,3 +11,8 @@ class TrainingError(Exception):
 
 class ToolNotFoundError(TrainingError):
     """An external training tool (lmplz, build_binary) is missing."""
+
+
+class UsageError(ValueError):
+    """A bad option, argument or input named by the user; the message says what to fix.
+    (A ValueError, so code that caught one before still does.)"""

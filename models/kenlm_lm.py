@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import TrainingError
+from .errors import TrainingError, UsageError
 from .manifest import file_entry, now_utc, tool_versions, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
 from .textio import TextSource
@@ -63,11 +63,11 @@ def train_kenlm(
     Needs the language's tokenizer in ``folder`` (``winnow train tokenizer``).
     """
     if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        raise UsageError(f"role must be one of {ROLES}, got {role!r}")
     if binary not in BINARY_FORMATS:
-        raise ValueError(f"binary must be one of {BINARY_FORMATS}, got {binary!r}")
+        raise UsageError(f"binary must be one of {BINARY_FORMATS}, got {binary!r}")
     if not 2 <= order <= 6:
-        raise ValueError(f"order must be between 2 and 6 (KenLM built with KENLM_MAX_ORDER=6), got {order}")
+        raise UsageError(f"order must be between 2 and 6 (KenLM built with KENLM_MAX_ORDER=6), got {order}")
     folder = Path(folder)
     lmplz, build_binary = kenlm_tool("lmplz"), kenlm_tool("build_binary")
     tok_manifest, sp = trained_tokenizer(folder, lang, "a KenLM model")

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import TrainingError, WinnowModelError
+from .errors import TrainingError, UsageError, WinnowModelError
 from .manifest import file_entry, now_utc, tool_versions, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
 from .textio import TextSource
@@ -281,7 +281,7 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
     from .kenlm_lm import ROLES
 
     if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+        raise UsageError(f"role must be one of {ROLES}, got {role!r}")
     folder = Path(folder)
     tok_manifest, sp = trained_tokenizer(folder, lang, "a neural LM")
     if cutoffs and max(cutoffs) >= sp.get_piece_size() - 1:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import fs
+from .errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def parse_where(clauses: list[str] | None) -> dict[str, str]:
     for clause in clauses or []:
         key, sep, value = clause.partition("=")
         if not sep or not key:
-            raise ValueError(f"--where expects FIELD=VALUE, got {clause!r}")
+            raise UsageError(f"--where expects FIELD=VALUE, got {clause!r}")
         out[key] = value
     return out
 
@@ -78,7 +79,7 @@ class TextSource:
         if missing:
             raise FileNotFoundError(f"training input not found: {', '.join(missing)}")
         if self.where and not all(is_jsonl(p) for p in self.paths):
-            raise ValueError("--where filters apply to JSONL fields; some inputs are plain text")
+            raise UsageError("--where filters apply to JSONL fields; some inputs are plain text")
 
     def __iter__(self) -> Iterator[str]:
         for _, text in self.records():

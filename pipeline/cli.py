@@ -29,6 +29,7 @@ from winnow import __version__
 from winnow.models.kenlm_lm import ROLES
 
 from .readers import FORMATS
+from winnow.models.errors import UsageError
 
 log = logging.getLogger("winnow")
 
@@ -38,7 +39,14 @@ Exit codes: 0 done (also when only the end-of-run report failed: the output is c
 warning says so); 1 the run started and failed (what it committed is kept: the same command
 resumes); 2 a usage or configuration error, found before any work (bad option, model, thresholds
 file or input; an output that is busy, unwritable, or holds another configuration); 130
-interrupted (Ctrl-C; what was committed is kept).
+interrupted (Ctrl-C; what was committed is kept). An error that is none of these is a bug in
+Winnow: Python prints its traceback and exits 1 (please report it).
+
+Logging: -v (debug, with tracebacks, and Beam's own messages), -q (warnings and errors only),
+or --log-level; after the command too (winnow run ... -v). Beam's workers log from warning
+unless -v. Beam pipeline options (--runner, --direct_num_workers, ...) follow Winnow's own;
+an option neither knows is an error that names the closest one; arguments after -- go to
+Beam unchecked.
 """
 
 EPILOG_TRAIN = """\
@@ -119,20 +127,25 @@ def _engine(args):
                                                ("--spark-conf", args.spark_conf), ("--ship-models", getattr(args, "ship_models", False)))
                       if given]
         if spark_only:
-            raise ValueError(f"{', '.join(spark_only)} apply to --engine spark; add --engine spark, or drop them")
+            raise UsageError(f"{', '.join(spark_only)} apply to --engine spark; add --engine spark, or drop them")
+        level = getattr(args, "log_level_value", logging.INFO)
+        if not any(a.startswith("--default_sdk_harness_log_level") for a in rest):
+            # Beam's workers (other processes, or machines) log their internals at INFO.
+            harness = "DEBUG" if level <= logging.DEBUG else logging.getLevelName(max(level, logging.WARNING))
+            rest += (f"--default_sdk_harness_log_level={harness}",)
         return Engine("beam", beam_args=rest, shared_local_paths=args.shared_local_paths)
     if rest:
-        raise ValueError(f"unrecognized arguments for --engine spark: {' '.join(rest)} (Beam options apply to "
+        raise UsageError(f"unrecognized arguments for --engine spark: {' '.join(rest)} (Beam options apply to "
                          f"--engine beam; Spark settings go in --spark-conf KEY=VALUE)")
     if not spark_available():
-        raise ValueError("--engine spark needs PySpark: pip install 'winnow[spark]' (and Java 17 or newer)")
+        raise UsageError("--engine spark needs PySpark: pip install 'winnow[spark]' (and Java 17 or newer)")
     from .spark import SparkOptions
 
     conf = []
     for item in args.spark_conf:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--spark-conf expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--spark-conf expects KEY=VALUE, got {item!r}")
         conf.append((key, value))
     opts = SparkOptions(master=args.spark_master, conf=tuple(conf), ship_models=getattr(args, "ship_models", False),
                         progress=not getattr(args, "no_progress", False))
@@ -183,10 +196,10 @@ def _add_lang_args(p: argparse.ArgumentParser) -> None:
 
 def _lang_options(args, sets) -> dict:
     if args.lang_fallback and args.lang_fallback not in sets:
-        raise ValueError(f"--lang-fallback {args.lang_fallback}: no model set for it (languages with models: "
+        raise UsageError(f"--lang-fallback {args.lang_fallback}: no model set for it (languages with models: "
                          f"{', '.join(sets)})")
     if not 0 <= args.lang_min_prob <= 1:
-        raise ValueError("--lang-min-prob is a probability in [0, 1]")
+        raise UsageError("--lang-min-prob is a probability in [0, 1]")
     return {"lang_fallback": args.lang_fallback, "lang_min_prob": args.lang_min_prob}
 
 
@@ -194,7 +207,7 @@ def reader_options(args):
     from .readers import ReaderOptions
 
     if args.max_expansion < 0:
-        raise ValueError("--max-expansion must be 0 (no cap) or positive")
+        raise UsageError("--max-expansion must be 0 (no cap) or positive")
     return ReaderOptions(format=args.format, text_field=args.text_field, id_field=args.id_field,
                          max_doc_chars=args.max_doc_chars, max_record_bytes=args.max_record_size,
                          max_expansion_ratio=args.max_expansion)
@@ -223,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `winnow COMMAND --help` for a command's options.\n\n" + EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"winnow {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    _add_log_args(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     train = sub.add_parser("train", help="train a tokenizer or a language model",
@@ -474,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     dr = sub.add_parser("doctor", help="check that the installation is complete",
                         description="Check KenLM tools, Python packages and the language-ID model.")
     dr.set_defaults(func=cmd_doctor)
+    for command in _commands(parser).values():
+        _add_log_args(command)
     return parser
 
 
@@ -628,7 +643,7 @@ def cmd_run(args) -> int:
     from .units import JobConfig
 
     if bool(args.thresholds) == bool(args.score_only):
-        raise ValueError("pass either --thresholds FILE (route into keep/drop) or --score-only (scores, no decision)")
+        raise UsageError("pass either --thresholds FILE (route into keep/drop) or --score-only (scores, no decision)")
     # Everything that can be wrong with the engine, models, thresholds or inputs fails here, before any work.
     engine = _engine(args)
     output = _uri_or_abs(args.output)
@@ -647,9 +662,8 @@ def cmd_run(args) -> int:
         keep_unscored=args.keep_unscored_langs, batch_size=args.batch_size, progress=not args.no_progress,
         worker_verify="size", split_bytes=args.split_size,  # hashes were verified just above
         **_lang_options(args, sets))
-    print(f"winnow run on {engine.name}: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
-          f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}",
-          file=sys.stderr)
+    note(f"winnow run on {engine.name}: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
+         f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}")
     result = _run_engine(engine, config, args)
     print_summary(result.summary, output, result.seconds)
     if not args.no_report and (result.summary["read"] - result.summary["rejected"]) > 0:
@@ -694,8 +708,8 @@ def _run_engine(engine, config, args):
         raise RunFailed(f"the run failed: {root_cause(exc)}. Units committed before the failure are kept: "
                         f"the same command resumes after them (-v shows the traceback)") from exc
     if result.summary.get("units_resumed"):
-        print(f"resumed: {result.summary['units_resumed']} unit(s) committed by an earlier run of this "
-              f"configuration were skipped", file=sys.stderr)
+        note(f"resumed: {result.summary['units_resumed']} unit(s) committed by an earlier run of this "
+             f"configuration were skipped")
     return result
 
 
@@ -732,7 +746,7 @@ def cmd_sample(args) -> int:
     from .units import SampleConfig
 
     if args.n <= 0:
-        raise ValueError("--n must be positive")
+        raise UsageError("--n must be positive")
     engine = _engine(args)
     output = _uri_or_abs(args.output)
     inputs = [_uri_or_abs(p) for p in args.input]
@@ -744,8 +758,8 @@ def cmd_sample(args) -> int:
     config = SampleConfig(inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, n=args.n,
                           seed=args.seed, worker_verify="size", split_bytes=args.split_size,
                           reader=reader_options(args), **_lang_options(args, sets))
-    print(f"winnow sample on {engine.name}: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
-          f"languages with models: {', '.join(sets)} -> {output}", file=sys.stderr)
+    note(f"winnow sample on {engine.name}: {args.n} of the documents in {len(files)} file(s), seed {args.seed}, "
+         f"languages with models: {', '.join(sets)} -> {output}")
     result = _run_engine(engine, config, args)
     s = result.summary
     print(f"read {s['read']} = {s['scored']} sampled and scored + {s.get('not_sampled', 0)} not sampled + "
@@ -764,7 +778,7 @@ def cmd_route(args) -> int:
     scored = _uri_or_abs(args.scored)
     if (output.rstrip("/") + "/").startswith(scored.rstrip("/") + "/") or \
             (scored.rstrip("/") + "/").startswith(output.rstrip("/") + "/"):
-        raise ValueError(f"--output {args.output} must be outside --scored {args.scored} (and not hold it): "
+        raise UsageError(f"--output {args.output} must be outside --scored {args.scored} (and not hold it): "
                          f"routing replaces the shards of the units it writes")
     engine.check(reads={"--scored": scored}, writes={"--output": output})
     check_output(output, models=args.models)
@@ -775,8 +789,8 @@ def cmd_route(args) -> int:
     units = scored_units(scored)
     config = RouteConfig(scored=scored, models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
                          directions=directions, keep_unscored=args.keep_unscored_langs)
-    print(f"winnow route on {engine.name}: {len(units)} scored unit(s), thresholds {thresholds['version']} "
-          f"-> {output}", file=sys.stderr)
+    note(f"winnow route on {engine.name}: {len(units)} scored unit(s), thresholds {thresholds['version']} "
+         f"-> {output}")
     result = _run_engine(engine, config, args)
     print_summary(result.summary, output, result.seconds)
     return 0
@@ -792,7 +806,7 @@ def cmd_tune(args) -> int:
     table = pa.concat_tables([load_scored(folder) for folder in args.scored])
     labels = read_labels(args.labels) if args.labels else None
     if not 0 < args.max_drop <= 100:
-        raise ValueError("--max-drop is a percentage in (0, 100]")
+        raise UsageError("--max-drop is a percentage in (0, 100]")
     opts = TuneOptions(method=args.method, keep_percent=args.keep_percent, harmful_percent=args.harmful_percent,
                        target_precision=args.target_precision, target_recall=args.target_recall, beta=args.beta,
                        prevalence=args.prevalence, seed=args.seed, min_docs=args.min_docs,
@@ -801,7 +815,7 @@ def cmd_tune(args) -> int:
                        label_reason=args.label_meaning, quality_combination=not args.no_quality_combination,
                        combined_features=tuple(args.combined_features.split(",")) if args.combined_features else None)
     if args.method == "labels" and not labels:
-        raise ValueError("--method labels needs --labels FILE")
+        raise UsageError("--method labels needs --labels FILE")
     result = tune(table, directions, opts, labels=labels, scores=args.scores.split(",") if args.scores else None,
                   min_tokens=args.min_tokens, command="winnow " + " ".join(sys.argv[1:]),
                   models=manifest_models(args.models), reasons=manifest_reasons(args.models))
@@ -812,7 +826,7 @@ def cmd_tune(args) -> int:
             print(f"winnow: {lang}: rule {item['score']} refused: {item['why']}", file=sys.stderr)
     empty = [lang for lang in refused if not result["languages"][lang]["rules"]]
     if empty:
-        raise ValueError(f"no rule left for {', '.join(empty)} after the guard rails; nothing written. Pass a larger "
+        raise UsageError(f"no rule left for {', '.join(empty)} after the guard rails; nothing written. Pass a larger "
                          f"--max-drop if dropping that much is meant, --force to write the rules anyway, or tune "
                          f"without --labels (percentile or mixture cuts on the corpus sample)")
     from winnow.models import fs
@@ -950,29 +964,138 @@ def _check_fasttext() -> str:
     return fasttext.__file__
 
 
+def note(message: str) -> None:
+    """A line on stderr about what a command does (not its result), unless -q."""
+    if logging.getLogger().isEnabledFor(logging.INFO):
+        print(message, file=sys.stderr)
+
+
 def _quiet_beam_import(record: logging.LogRecord) -> bool:
     return not (record.name == "root" and "apitools" in record.getMessage())
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _add_log_args(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """-v, -q and --log-level, on the top parser and on every command (``winnow run ... -v``)."""
+    default = {} if top else {"default": argparse.SUPPRESS}  # a command's flag must not reset the top one's
+    g = p.add_argument_group("logging") if not top else p
+    g.add_argument("-v", "--verbose", action="store_true", help="log everything, with tracebacks (--log-level debug)",
+                   **default)
+    g.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only: no progress lines "
+                   "(--log-level warning)", **default)
+    g.add_argument("--log-level", choices=LOG_LEVELS, help="the least severe messages shown (default: info; Beam's "
+                   "own messages and its workers' show from warning, or from debug with -v)", **default)
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict:
+    """Command name (``run``, ``train kenlm``) -> its parser."""
+    found = {}
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps subparsers there
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for name, sub in action.choices.items():
+                inner = _commands(sub)
+                found.update({f"{name} {k}": v for k, v in inner.items()} if inner else {name: sub})
+    return found
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    return [s for a in parser._actions for s in a.option_strings if s.startswith("--")]  # noqa: SLF001
+
+
+def beam_option_flags() -> set[str]:
+    """Every ``--option`` Beam's pipeline options know (Beam's own way of listing them)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    classes = {}
+    for cls in PipelineOptions.__subclasses__():
+        classes.setdefault(str(cls), cls)
+    for cls in classes.values():
+        cls._add_argparse_args(parser)  # noqa: SLF001
+    return {s for s in parser._option_string_actions if s.startswith("--")}  # noqa: SLF001
+
+
+def split_engine_args(rest: list[str], command: argparse.ArgumentParser, *, beam: bool) -> list[str]:
+    """The arguments Winnow did not parse, checked: a command that runs on Beam passes on
+    Beam's own options (``--runner X``, ``--direct_num_workers=2``); anything else is an
+    error naming the closest valid option. Arguments after ``--`` (kept apart by ``main``)
+    go to Beam unchecked."""
+    import difflib
+
+    known = beam_option_flags() if beam else set()
+    passed, expect_value = [], False
+    for arg in rest:
+        name = arg.split("=", 1)[0]
+        if arg.startswith("--") and name in known:
+            passed.append(arg)
+            expect_value = "=" not in arg
+        elif expect_value and not arg.startswith("-"):
+            passed.append(arg)  # the value of the Beam option before it
+            expect_value = False
+        else:
+            ours = _option_strings(command)
+            if not arg.startswith("-"):
+                raise UsageError(f"unexpected argument {arg!r} (options take their values after them, "
+                                 f"e.g. --input FILE)")
+            close = difflib.get_close_matches(name, ours + sorted(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            where = " (Beam's own options pass through after --)" if beam else ""
+            raise UsageError(f"unrecognized option {name}{hint}{where}")
+    return passed
+
+
+def _log_level(args) -> int:
+    if getattr(args, "verbose", False):
+        return logging.DEBUG
+    if getattr(args, "log_level", None):
+        return getattr(logging, args.log_level.upper())
+    return logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+
+
+def _setup_logging(level: int) -> None:
+    logging.getLogger().setLevel(level)  # its handler: main's basicConfig
+    if level > logging.DEBUG:
+        # Beam logs its internals at INFO, and warns at import that the optional GCP client
+        # libraries are absent (they are, without the [gcp] extra): neither helps a user here.
+        logging.getLogger("apache_beam").setLevel(max(level, logging.WARNING))
+        # A worker's error is said once, in one line, by _run_engine (-v: with Beam's traceback).
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
+        # Local worker processes' start-up warnings, relayed once more by the job service.
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
+
+
+# Errors a user can fix, said in one line with exit code 2. Anything else is a bug in
+# Winnow and keeps its traceback.
+USAGE_ERRORS = (UsageError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
     from winnow.models.errors import TrainingError, WinnowModelError
 
-    from .routing import ThresholdsError
-
+    # Before Beam is first imported: its import-time warning would otherwise set up logging
+    # its own way (and is noise: the GCP libraries are an extra).
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().addFilter(_quiet_beam_import)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough = []
+    if "--" in argv:  # everything after -- goes to Beam as given
+        at = argv.index("--")
+        argv, passthrough = argv[:at], argv[at + 1:]
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if rest and not getattr(args, "beam_args", False):
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    args.beam_args_rest = rest
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        # Beam logs its internals at INFO, and warns at import that the optional GCP client
-        # libraries are absent (they are, without the [gcp] extra): neither helps a user here.
-        logging.getLogger("apache_beam").setLevel(logging.WARNING)
-        # A worker's error is said once, in one line, by _run_engine (-v: with Beam's traceback).
-        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
-        logging.getLogger().addFilter(_quiet_beam_import)
+    command = _commands(parser)[" ".join(x for x in (args.command, getattr(args, "what", None)) if x)]
+    beam = getattr(args, "beam_args", False)
+    try:
+        args.beam_args_rest = split_engine_args(rest, command, beam=beam) + passthrough
+        if passthrough and not beam:
+            raise UsageError(f"winnow {args.command} takes no engine options (got: {' '.join(passthrough)})")
+    except UsageError as exc:
+        command.error(str(exc))  # usage line, message, exit 2
+    level = _log_level(args)
+    args.log_level_value = level
+    _setup_logging(level)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -982,10 +1105,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunFailed as exc:
         print(f"winnow: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (WinnowModelError, TrainingError, OSError, ValueError, ThresholdsError) as exc:
-        # (LaunchError and commit.OutputError are ValueErrors: a job that cannot work as
-        # configured; OSError covers a path that is missing, a folder, unreadable, or refused
-        # by an object store.)
+    except (WinnowModelError, TrainingError, *USAGE_ERRORS) as exc:
+        # UsageError covers a bad option, thresholds file (ThresholdsError), launch
+        # (LaunchError) or output (OutputError); OSError a path that is missing, a folder,
+        # unreadable, or refused by an object store.
+        log.debug("error", exc_info=True)
         print(f"winnow: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

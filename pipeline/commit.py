@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, is_dataclass
 
 from winnow.models import fs
+from winnow.models.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ HEARTBEAT_S = 30.0
 STALE_AFTER_S = float(os.environ.get("WINNOW_LOCK_STALE_S", 600))  # no heartbeat this long: the owner is gone
 
 
-class OutputError(ValueError):
+class OutputError(UsageError):
     """An output that cannot be written as asked (busy, another configuration, unwritable)."""
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from winnow.models import fs
+from winnow.models.errors import UsageError
 
 ENGINES = ("beam", "spark")
 
 
-class LaunchError(ValueError):
+class LaunchError(UsageError):
     """A job that cannot work as configured; the message says what to do."""
 
 

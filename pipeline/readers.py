@@ -37,6 +37,7 @@ import stat
 import zlib
 from dataclasses import dataclass
 from typing import Iterator
+from winnow.models.errors import UsageError
 
 DOC = "doc"
 REJECTED = "rejected"  # a dead letter: the tag of its record here, and its route in the counts and summary
@@ -98,7 +99,7 @@ def detect_format(path: str) -> str:
         return "parquet"
     if last in ("txt", "text"):
         return "text"
-    raise ValueError(
+    raise UsageError(
         f"{path}: cannot tell the format from the name; pass --format (one of {', '.join(FORMATS[1:])})"
     )
 

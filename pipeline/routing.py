@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from winnow.schemas import SchemaError, validate
+from winnow.models.errors import UsageError
 
 KEEP, DROP, SCORED = "keep", "drop", "scored"
 ABOVE, BELOW = "above", "below"
@@ -51,7 +52,7 @@ def has_content(text: str | None) -> bool:
     return any(not line.isspace() for line in normalize_lines(text))
 
 
-class ThresholdsError(ValueError):
+class ThresholdsError(UsageError):
     """The thresholds file is invalid or does not fit the model sets; says what to fix."""
 
 

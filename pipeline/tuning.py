@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .routing import ABOVE
+from winnow.models.errors import UsageError
 
 BC_BIMODAL = 0.555
 MIN_DOCS = 20
@@ -505,7 +506,7 @@ def read_labels(path: str) -> dict[str, int]:
 def _label(value, path: str) -> int:
     label = int(value)
     if label not in (0, 1):
-        raise ValueError(f"{path}: labels are 1 (bad) or 0 (good), got {value!r}")
+        raise UsageError(f"{path}: labels are 1 (bad) or 0 (good), got {value!r}")
     return label
 
 

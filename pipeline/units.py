@@ -593,12 +593,24 @@ def finalize(results: list[dict], config, mode: str | None = None) -> dict:
     summary["units"] = len(records)
     summary["units_resumed"] = len(earlier)
     this_run = summarize(results, score_only=config.score_only, mode=mode) if earlier else summary
-    summary["run"] = {"inputs": list(config.inputs), "models": config.models,
+    summary["run"] = {"winnow": __version__, "options": run_options(config),
+                      "inputs": list(config.inputs), "models": config.models,
                       "thresholds_version": (config.thresholds or {}).get("version"), "fingerprint": fingerprint,
                       # what this run itself read (the rest was committed by earlier runs)
                       "read": this_run["read"], "bytes_read": this_run["bytes_read"]}
     fs.write_atomic(fs.join(out, SUMMARY_FILE), summary_json(summary))
     return summary
+
+
+def run_options(config) -> dict:
+    """The options of a run, sample or route configuration as the summary records them (the
+    inputs, models and thresholds are recorded beside them)."""
+    import dataclasses
+
+    left_out = {"inputs", "models", "output", "thresholds", "identity", "exclude", "directions", "scored"}
+    return {f.name: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v)
+            for f in dataclasses.fields(config) if f.name not in left_out
+            for v in [getattr(config, f.name)]}
 
 
 # --- winnow sample ------------------------------------------------------------------------------

@@ -103,3 +103,81 @@ def test_run_with_a_language_fallback_counts_it(models_root, tmp_path, capsys):
     summary = json.loads((tmp_path / "out" / "_SUMMARY.json").read_text())
     assert summary["lang_fallback"] >= 1 and summary["by_lang"]["en"]["read"] >= 2
     assert "language fallback:" in capsys.readouterr().out
+
+
+# --- CLI conventions (issue 12) ---------------------------------------------------------------
+
+def _cli(argv, capsys):
+    """winnow's main in this process: (exit code, stdout, stderr)."""
+    from winnow.pipeline.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_mistyped_option_is_an_error_naming_the_closest(models_root, tmp_path, capsys):
+    base = ["run", "--input", TEXT / "en_clean.txt", "--models", models_root, "--score-only", "--output",
+            tmp_path / "o"]
+    code, _, err = _cli(base + ["--no-reprot"], capsys)
+    assert code == 2 and "unrecognized option --no-reprot; did you mean --no-report?" in err
+    assert not (tmp_path / "o").exists()  # nothing ran
+    code, _, err = _cli(base + ["--direct_num_worker=2"], capsys)  # a Beam option, mistyped
+    assert code == 2 and "did you mean --direct_num_workers?" in err
+    code, _, err = _cli(["score", "--models", models_root, "--input", TEXT / "en_clean.txt", "--runner", "X"], capsys)
+    assert code == 2 and "unrecognized option --runner" in err  # score runs no Beam job
+
+
+def test_beam_options_pass_through_and_v_is_winnows(models_root, tmp_path, capsys, monkeypatch):
+    """Beam's own options reach the engine as given, named or after --; -v after the command
+    is Winnow's (Beam used to discard it as unparseable)."""
+    from winnow.pipeline import cli
+
+    seen = {}
+
+    def fake_run(engine, config, args):
+        seen["beam_args"], seen["level"] = engine.beam_args, args.log_level_value
+        raise cli.RunFailed("stop here")
+
+    monkeypatch.setattr(cli, "_run_engine", fake_run)
+    code, _, _ = _cli(["run", "--input", TEXT / "en_clean.txt", "--models", models_root, "--score-only",
+                       "--output", tmp_path / "o", "-v", "--direct_num_workers", "2",
+                       "--", "--my_runner_flag=1"], capsys)
+    assert code == 1
+    assert seen["beam_args"][:3] == ("--direct_num_workers", "2", "--my_runner_flag=1")
+    assert seen["level"] == 10 and "--default_sdk_harness_log_level=DEBUG" in seen["beam_args"]
+    _cli(["run", "--input", TEXT / "en_clean.txt", "--models", models_root, "--score-only", "--output",
+          tmp_path / "o", "-q"], capsys)
+    assert seen["level"] == 30 and "--default_sdk_harness_log_level=WARNING" in seen["beam_args"]
+
+
+def test_quiet_run_prints_its_result_only_and_the_summary_records_version_and_options(models_root, tmp_path,
+                                                                                    capsys):
+    import winnow
+
+    out = tmp_path / "o"
+    code, stdout, err = _cli(["run", "--input", TEXT / "en_clean.txt", "--models", models_root, "--score-only",
+                              "--output", out, "--no-report", "-q", "--batch-size", "64"], capsys)
+    assert code == 0 and err == "" and "read " in stdout
+    run_info = json.loads((out / "_SUMMARY.json").read_text())["run"]
+    assert run_info["winnow"] == winnow.__version__
+    assert run_info["options"]["batch_size"] == 64 and run_info["options"]["reader"]["text_field"] == "text"
+
+
+def test_a_bug_keeps_its_traceback(models_root, tmp_path, monkeypatch):
+    """A ValueError that is no usage error (a bug) is not turned into exit 2 and one line."""
+    from winnow.pipeline import cli
+
+    monkeypatch.setattr(cli, "cmd_models", lambda args: int("not a number"))
+    with pytest.raises(ValueError, match="invalid literal"):
+        cli.main(["models", str(models_root)])
+
+
+def test_module_docstring_lists_every_command():
+    from winnow.pipeline import cli
+
+    for name in cli._commands(cli.build_parser()):
+        assert f"winnow {name}" in " ".join(cli.__doc__.split()), name
