@@ -29,6 +29,7 @@ from bench.shared_corpora import DATA, HARMFUL_EN, WORK, labelled, require_data,
 
 from winnow.models import ModelSet, Scorer  # noqa: E402
 from winnow.models.neural import train_neural  # noqa: E402
+from winnow.models.perplexity import to_scale  # noqa: E402
 from winnow.models.textio import TextSource  # noqa: E402
 from winnow.pipeline.routing import Router, combined_probability, load_thresholds_dict  # noqa: E402
 from winnow.pipeline.routing import manifest_directions  # noqa: E402
@@ -154,7 +155,7 @@ def main() -> None:
         cells = []
         for score, sign in present.items():
             v = np.array([np.nan if d.get(score) is None else d[score] for d in s_test], dtype=float)
-            v = np.log10(v) if score.endswith("_pp") else v
+            v = to_scale(score, v)
             ok = np.isfinite(v)
             cells.append(f"{roc_auc(sign * v[ok], y_test[ok]):.3f} / {average_precision(sign * v[ok], y_test[ok]):.3f}")
         ratio_rule, combined_rule = product_rules(s_dev, y_dev, directions, args.band)

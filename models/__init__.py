@@ -20,7 +20,8 @@ from .errors import ToolNotFoundError, TrainingError, WinnowModelError
 from .langid import LanguageIdentifier
 from .modelset import ModelSet, available_languages, load_model_sets
 from .normalize import NORMALIZER_VERSION, normalize, normalize_lines
-from .scorer import DocumentScore, LMScore, Scorer, perplexity
+from .perplexity import perplexity
+from .scorer import DocumentScore, LMScore, Scorer
 
 __all__ = [
     "NORMALIZER_VERSION", "normalize", "normalize_lines",

@@ -24,6 +24,7 @@ from pathlib import Path
 from .errors import TrainingError, UsageError, WinnowModelError
 from .manifest import file_entry, now_utc, tool_versions, write_manifest
 from .normalize import NORMALIZER_VERSION, normalize_lines
+from .perplexity import perplexity
 from .textio import TextSource
 from .tokenizer import tokenizer_entry, trained_tokenizer
 
@@ -334,7 +335,7 @@ def train_neural(source: TextSource, folder: Path, lang: str, role: str, *, dim:
                 total += float(model.target_logprob(model.hidden(x)[valid], y[valid]).double().sum()) / LN10
                 count += int(valid.sum())
         model.train()
-        return 10 ** (-total / max(count, 1))
+        return perplexity(total, count)
 
     model.train()
     steps = 0

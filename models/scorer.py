@@ -33,6 +33,7 @@ import numpy as np
 from .kenlm_native import NativeKenLM
 from .modelset import LanguageModel, ModelSet
 from .normalize import normalize_lines
+from .perplexity import log10_perplexity, perplexity
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,6 @@ class LMScore:
     @property
     def perplexity(self) -> float:
         return perplexity(self.log10_prob, self.n_tokens)
-
-
-def perplexity(log10_prob: float, n_tokens: int) -> float:
-    """The scoring contract's perplexity; NaN for a document with no tokens."""
-    if n_tokens <= 0:
-        return math.nan
-    return 10.0 ** (-log10_prob / n_tokens)
 
 
 def column(name: str) -> str:
@@ -135,9 +129,9 @@ class Scorer:
                 lms[name] = per_doc[len(results)]
             doc = DocumentScore(n_lines=end - start, n_pieces=ntok - (end - start), lms=lms)
             for kind, (clean, harmful) in self._ratio_pairs.items():
-                doc.log_ratios[kind] = _log_ratio(lms[harmful], lms[clean])
+                doc.log_ratios[kind] = _log_pp_difference(lms[harmful], lms[clean])
             for kind, (clean, corpus) in self._contrast_pairs.items():
-                doc.derived[f"{kind}_contrast"] = _log_ratio(lms[clean], lms[corpus])
+                doc.derived[f"{kind}_contrast"] = _log_pp_difference(lms[clean], lms[corpus])
             if share_pair:
                 reference, harmful = share_pair
                 doc.derived["kenlm_harmful_share"] = _harmful_share(
@@ -215,8 +209,6 @@ def _harmful_share(harmful: list[float], reference: list[float], n_tokens: list[
     return sum(n for h, r, n in zip(harmful, reference, n_tokens) if h > r) / total
 
 
-def _log_ratio(harmful: LMScore, clean: LMScore) -> float:
-    if harmful.n_tokens <= 0 or clean.n_tokens <= 0:
-        return math.nan
-    # log10 PP = -log10 P / N
-    return (-harmful.log10_prob / harmful.n_tokens) - (-clean.log10_prob / clean.n_tokens)
+def _log_pp_difference(a: LMScore, b: LMScore) -> float:
+    """log10 PP_a - log10 PP_b (the log-ratio, the contrast)."""
+    return log10_perplexity(a.log10_prob, a.n_tokens) - log10_perplexity(b.log10_prob, b.n_tokens)

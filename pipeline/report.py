@@ -18,7 +18,9 @@ import pyarrow as pa
 
 from winnow.schemas.arrow import SCORE_COLUMNS
 
-from .tuning import TuneOptions, _json_safe, transform, tune_score
+from winnow.models.perplexity import scale_of, to_scale
+
+from .tuning import TuneOptions, _json_safe, tune_score
 
 SNIPPET = 300
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -195,18 +197,18 @@ def _decisions(table, mask, lang: str, router) -> list:
 
 
 def _histogram(score, raw, cuts, diag, bins: int = 40) -> dict:
-    x = raw[np.isfinite(raw) & ((raw > 0) if score.endswith("_pp") else True)]
-    x = transform(score, x)
+    x = raw[np.isfinite(to_scale(score, raw))]
+    x = to_scale(score, x)
     if len(x) == 0:
         return {"edges": [], "counts": []}
     lo, hi = float(x.min()), float(x.max())
     for c in cuts:
-        t = float(transform(score, np.array([c]))[0])
+        t = float(to_scale(score, c))
         lo, hi = min(lo, t), max(hi, t)
     if hi == lo:
         hi = lo + 1
     counts, edges = np.histogram(x, bins=bins, range=(lo, hi))
-    out = {"edges": edges.tolist(), "counts": counts.tolist(), "scale": "log10" if score.endswith("_pp") else "raw"}
+    out = {"edges": edges.tolist(), "counts": counts.tolist(), "scale": scale_of(score)}
     mix = diag.get("mixture")
     if mix and len(x) >= 20:
         width = edges[1] - edges[0]
@@ -387,7 +389,7 @@ def _svg_histogram(h: dict, cuts: list, score: str, bands: list = (), w: int = 6
         pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(h["mixture"]["x"], comp))
         lines += f"<polyline points=\"{pts}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\"/>"
     marks = ""
-    tr = lambda v: math.log10(v) if score.endswith("_pp") and v > 0 else v  # noqa: E731
+    tr = lambda v: to_scale(score, v)  # noqa: E731
     cuts = [c for c in cuts if _finite(c)]  # a None, NaN or infinite cut has no place on the axis
     bands = [b for b in bands if isinstance(b, (list, tuple)) and len(b) == 2 and all(_finite(v) for v in b)]
     for b_lo, b_hi in bands:  # the cascade's uncertain band: the neural LM decides inside it

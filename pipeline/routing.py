@@ -26,6 +26,7 @@ from pathlib import Path
 
 from winnow.schemas import SchemaError, validate
 from winnow.models.errors import UsageError
+from winnow.models.perplexity import LOG10, scale_of, to_scale
 
 KEEP, DROP, SCORED = "keep", "drop", "scored"
 ABOVE, BELOW = "above", "below"
@@ -91,8 +92,8 @@ def combined_scale(feature: str, value) -> float:
     v = float(value)
     if math.isnan(v):
         return v
-    if feature.endswith("_pp") or feature == "n_tokens":
-        return math.log10(v) if v > 0 else math.nan
+    if scale_of(feature) == LOG10:
+        return to_scale(feature, v)
     if feature == "classifier_prob":
         p = min(max(v, 1e-6), 1 - 1e-6)
         return math.log(p / (1 - p))

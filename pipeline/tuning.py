@@ -25,18 +25,11 @@ import numpy as np
 
 from .routing import ABOVE
 from winnow.models.errors import UsageError
+from winnow.models.perplexity import from_scale, to_scale
 
 BC_BIMODAL = 0.555
 MIN_DOCS = 20
 
-
-def transform(score: str, values: np.ndarray) -> np.ndarray:
-    """The scale thresholds are learned on: log10 for perplexities."""
-    return np.log10(values) if score.endswith("_pp") else values
-
-
-def untransform(score: str, value: float) -> float:
-    return float(10.0 ** value) if score.endswith("_pp") else float(value)
 
 
 def is_quality(score: str) -> bool:
@@ -292,20 +285,20 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
                labels: np.ndarray | None = None, reason: str | None = None) -> dict:
     """Threshold (in the score's own units), method, parameters and diagnostics; ``reason``:
     the drop reason when the model's manifest says it (else from the score's name)."""
-    finite = np.isfinite(values) & (values > 0 if score.endswith("_pp") else True)
-    x = transform(score, values[finite])
+    finite = np.isfinite(to_scale(score, values))  # a perplexity <= 0 has no place on its scale
+    x = to_scale(score, values[finite])
     reason = reason or reason_for(score)
     out: dict = {"score": score, "direction": direction, "reason": reason, "n": int(len(x))}
     if len(x) < opts.min_docs:
         out.update(value=None, method="none",
                    verdict=f"too few documents ({len(x)} < {opts.min_docs}): no threshold is supported")
         return out
-    out["quantiles"] = {str(q): untransform(score, float(np.quantile(x, q / 100)))
+    out["quantiles"] = {str(q): from_scale(score, float(np.quantile(x, q / 100)))
                         for q in (1, 5, 10, 25, 50, 75, 90, 95, 99)}
     # CCNet's buckets on the same scale: head (best 30%), middle, tail (worst 40%).
     head, tail = (30, 60) if direction == ABOVE else (70, 40)
-    out["ccnet_buckets"] = {"head_middle": untransform(score, float(np.quantile(x, head / 100))),
-                            "middle_tail": untransform(score, float(np.quantile(x, tail / 100)))}
+    out["ccnet_buckets"] = {"head_middle": from_scale(score, float(np.quantile(x, head / 100))),
+                            "middle_tail": from_scale(score, float(np.quantile(x, tail / 100)))}
     fit = fit_mixture(x)
     out["mixture"] = fit.as_dict()
     drop_fraction = (1 - opts.keep_percent / 100) if reason == "low_quality" else opts.harmful_percent / 100
@@ -335,7 +328,7 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
                    f"{drop_fraction:.0%}; this rests on a chosen share, not on structure in the data")
         if method == "mixture":
             out["fallback_from"] = "mixture"
-    out["value"] = untransform(score, cut)
+    out["value"] = from_scale(score, cut)
     out["drop_rate"] = float(drops(x, direction, cut).mean())
     out["verdict"] = verdict
     return out
