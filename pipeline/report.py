@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from winnow.schemas.arrow import SCORE_COLUMNS
 
-from winnow.models.perplexity import scale_of, to_scale
+from winnow.models.perplexity import LOG10, from_scale, scale_of, to_scale
 
 from .tuning import TuneOptions, _json_safe, tune_score
 
@@ -400,12 +400,62 @@ def _svg_histogram(h: dict, cuts: list, score: str, bands: list = (), w: int = 6
         t = tr(c)
         marks += (f"<line x1=\"{sx(t):.1f}\" x2=\"{sx(t):.1f}\" y1=\"15\" y2=\"{ht - 30}\" stroke=\"#d22\" "
                   f"stroke-width=\"2\"/><text x=\"{sx(t) + 3:.1f}\" y=\"14\" font-size=\"11\" fill=\"#d22\">{c:.4g}</text>")
+    log_scale = h.get("scale") == LOG10
+    # x ticks at round values of the axis' scale, labelled in the score's own units
+    x_ticks = [(sx(math.log10(v)), _num(v)) for v in log_ticks(lo, hi)] if log_scale else \
+        [(sx(t), _num(t)) for t in nice_ticks(lo, hi)]
+    y_ticks = [(sy(c), f"{c:g}") for c in nice_ticks(0, top, 4) if c == int(c)]
+    name = f"{score} (log scale)" if log_scale else score
     axis = (f"<line x1=\"40\" x2=\"{w - 20}\" y1=\"{ht - 30}\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
-            f"<text x=\"40\" y=\"{ht - 12}\" font-size=\"11\">{lo:.3g}</text>"
-            f"<text x=\"{w - 60}\" y=\"{ht - 12}\" font-size=\"11\">{hi:.3g}</text>"
-            f"<text x=\"{w / 2 - 60:.0f}\" y=\"{ht - 12}\" font-size=\"11\">{html.escape(h.get('scale', ''))} {html.escape(score)}</text>"
-            f"<text x=\"2\" y=\"20\" font-size=\"11\">{top:.0f}</text>")
-    return f"<svg width=\"{w}\" height=\"{ht}\" role=\"img\" aria-label=\"histogram of {html.escape(score)}\">{bars}{lines}{marks}{axis}</svg>"
+            f"<line x1=\"40\" x2=\"40\" y1=\"15\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
+            + _ticks(x_ticks, axis="x", at=ht - 30) + _ticks(y_ticks, axis="y", at=40)
+            + f"<text x=\"{w / 2:.0f}\" y=\"{ht - 2}\" font-size=\"11\" text-anchor=\"middle\">"
+              f"{html.escape(name)}</text>"
+            f"<text x=\"4\" y=\"10\" font-size=\"11\">documents</text>")
+    return (f"<svg width=\"{w}\" height=\"{ht}\" role=\"img\" aria-label=\"histogram of {html.escape(score)}\">"
+            f"{bars}{lines}{marks}{axis}</svg>")
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About ``n`` round values (steps of 1, 2 or 5 times a power of ten) from lo to hi."""
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return [lo] if math.isfinite(lo) else []
+    raw = span / n
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 5, 10)), key=lambda s: abs(span / s - n))
+    first = math.ceil(lo / step - 1e-9)
+    return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+
+
+def log_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round values (in the score's units) for an axis from 10**lo to 10**hi: powers of ten,
+    or 1-3 or 1-2-5 steps of them, whichever gives about ``n``; a range inside one decade
+    gets linear round values."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [10.0 ** lo] if math.isfinite(lo) else []
+    best: list[float] = []
+    for steps in ((1,), (1, 3), (1, 2, 5)):
+        values = [m * 10.0 ** k for k in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in steps
+                  if lo - 1e-9 <= math.log10(m * 10.0 ** k) <= hi + 1e-9]
+        if len(values) >= 2 and (not best or abs(len(values) - n) < abs(len(best) - n)):
+            best = values
+    return best or [v for v in nice_ticks(10.0 ** lo, 10.0 ** hi, n) if v > 0]
+
+
+def _ticks(ticks: list[tuple[float, str]], *, axis: str, at: float) -> str:
+    """Tick marks and labels along the x axis (at y ``at``) or the y axis (at x ``at``)."""
+    out = ""
+    for pos, label in ticks:
+        if axis == "x":
+            out += (f"<line class=\"tick\" x1=\"{pos:.1f}\" x2=\"{pos:.1f}\" y1=\"{at}\" y2=\"{at + 4}\" "
+                    f"stroke=\"#333\"/><text x=\"{pos:.1f}\" y=\"{at + 15}\" font-size=\"10\" "
+                    f"text-anchor=\"middle\">{html.escape(label)}</text>")
+        else:
+            out += (f"<line class=\"tick\" x1=\"{at - 4}\" x2=\"{at}\" y1=\"{pos:.1f}\" y2=\"{pos:.1f}\" "
+                    f"stroke=\"#333\"/><text x=\"{at - 6}\" y=\"{pos + 3:.1f}\" font-size=\"10\" "
+                    f"text-anchor=\"end\">{html.escape(label)}</text>")
+    return out
 
 
 def _svg_pr(lab: dict, w: int = 320, ht: int = 240) -> str:
@@ -416,9 +466,12 @@ def _svg_pr(lab: dict, w: int = 320, ht: int = 240) -> str:
     pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(r, p) if _finite(x) and _finite(y))
     dot = (f"<circle cx=\"{sx(lab['recall']):.1f}\" cy=\"{sy(lab['precision']):.1f}\" r=\"4\" fill=\"#d22\"/>"
            if _finite(lab.get("recall")) and _finite(lab.get("precision")) else "")
+    quarters = (0.0, 0.25, 0.5, 0.75, 1.0)
     axes = (f"<line x1=\"40\" x2=\"{w - 20}\" y1=\"{ht - 30}\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
             f"<line x1=\"40\" x2=\"40\" y1=\"20\" y2=\"{ht - 30}\" stroke=\"#333\"/>"
-            f"<text x=\"{w / 2 - 20:.0f}\" y=\"{ht - 10}\" font-size=\"11\">recall</text>"
+            + _ticks([(sx(q), f"{q:g}") for q in quarters], axis="x", at=ht - 30)
+            + _ticks([(sy(q), f"{q:g}") for q in quarters], axis="y", at=40)
+            + f"<text x=\"{w / 2:.0f}\" y=\"{ht - 2}\" font-size=\"11\" text-anchor=\"middle\">recall</text>"
             f"<text x=\"2\" y=\"14\" font-size=\"11\">precision</text>")
     return (f"<svg width=\"{w}\" height=\"{ht}\" role=\"img\" aria-label=\"precision-recall curve\">{axes}"
             f"<polyline points=\"{pts}\" fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\"/>{dot}</svg>")

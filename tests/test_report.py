@@ -132,3 +132,35 @@ def test_report_shows_the_guard_rails(models_root, scored):
     assert "guard rails" in page and f"{guard['labelled']:,} labelled rows" in page
     assert "Refused: " in page and "--max-drop" in page
     assert "shift (KS" in page and "n_tokens" in page
+
+
+def test_nice_ticks():
+    from winnow.pipeline.report import nice_ticks
+
+    assert nice_ticks(0, 10) == [0, 2, 4, 6, 8, 10]
+    assert nice_ticks(1.23, 3.97) == [1.5, 2.0, 2.5, 3.0, 3.5]
+    assert nice_ticks(-0.31, 0.42, 4) == [-0.2, 0.0, 0.2, 0.4]
+    assert nice_ticks(5, 5) == [5] and nice_ticks(float("nan"), 1) == []
+    from winnow.pipeline.report import log_ticks
+
+    assert log_ticks(0.2, 4.1) == [10, 100, 1000, 10000]                # 4 decades: powers of ten
+    assert log_ticks(1.0, 2.6) == [10, 20, 50, 100, 200]                # 1.6 decades: 1-2-5
+    assert log_ticks(1.05, 1.25) == [12, 13, 14, 15, 16, 17]            # inside a decade: linear
+
+
+def test_histogram_axes_have_ticks_labelled_in_the_scores_units():
+    """A perplexity's histogram is drawn on log10 but its ticks say perplexities (100, 1000);
+    the y axis counts documents; the precision-recall chart has ticks on both axes."""
+    import re
+
+    from winnow.pipeline.report import _svg_histogram, _svg_pr
+
+    h = {"edges": [1.5, 2.0, 2.5, 3.0, 3.5], "counts": [3, 10, 7, 1], "scale": "log10"}
+    svg = _svg_histogram(h, [300.0], "kenlm_clean_pp")
+    labels = re.findall(r'text-anchor="middle">([^<]+)</text>', svg)
+    assert labels[:4] == ["100", "300", "1000", "3000"] and "kenlm_clean_pp (log scale)" in labels
+    assert svg.count('class="tick"') == 4 + 6 and ">documents<" in svg  # y: 0, 2, ..., 10
+    raw = _svg_histogram({"edges": [-1.0, 0.0, 1.0], "counts": [4, 4], "scale": "raw"}, [], "kenlm_log_ratio")
+    assert re.findall(r'text-anchor="middle">([^<]+)</text>', raw)[:3] == ["-1", "-0.5", "0"]
+    pr = _svg_pr({"pr_curve": {"precision": [1, 0.5], "recall": [0, 1]}, "recall": 0.5, "precision": 0.7})
+    assert pr.count('class="tick"') == 10
