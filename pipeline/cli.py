@@ -654,8 +654,7 @@ def cmd_run(args) -> int:
     thresholds = read_thresholds_file(args.thresholds) if args.thresholds else None
     files = _inputs(inputs, output)  # to fail now; the workers expand the patterns again
     sets = load_model_sets(args.models)  # a gs:// root is fetched and verified here too
-    if thresholds:
-        load_thresholds_dict(thresholds, sets, source=args.thresholds)
+    rules = load_thresholds_dict(thresholds, sets, source=args.thresholds) if thresholds else None
     config = JobConfig(
         inputs=tuple(inputs), models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
         reader=reader_options(args),
@@ -664,11 +663,19 @@ def cmd_run(args) -> int:
         **_lang_options(args, sets))
     note(f"winnow run on {engine.name}: {len(files)} input file(s), languages with models: {', '.join(sets)}, "
          f"{'score-only' if args.score_only else 'thresholds ' + thresholds['version']} -> {output}")
+    _note_rules(rules)
     result = _run_engine(engine, config, args)
     print_summary(result.summary, output, result.seconds)
     if not args.no_report and (result.summary["read"] - result.summary["rejected"]) > 0:
         _end_of_run_report(output, config, thresholds, args.report_rows)
     return 0
+
+
+def _note_rules(thresholds) -> None:
+    """The rules in force, one line each, as the router reads them."""
+    for lang, spec in sorted((thresholds.languages if thresholds else {}).items()):
+        for rule in spec.rules:
+            note(f"  {lang}: {rule.describe()}")
 
 
 def _end_of_run_report(output: str, config, thresholds, max_rows: int) -> None:
@@ -785,12 +792,13 @@ def cmd_route(args) -> int:
     check_settled(scored, "--scored")
     directions = manifest_directions(args.models)
     thresholds = read_thresholds_file(args.thresholds)
-    load_thresholds_dict(thresholds, directions, source=args.thresholds)  # fail before any work
+    rules = load_thresholds_dict(thresholds, directions, source=args.thresholds)  # fail before any work
     units = scored_units(scored)
     config = RouteConfig(scored=scored, models=_uri_or_abs(args.models), output=output, thresholds=thresholds,
                          directions=directions, keep_unscored=args.keep_unscored_langs)
     note(f"winnow route on {engine.name}: {len(units)} scored unit(s), thresholds {thresholds['version']} "
          f"-> {output}")
+    _note_rules(rules)
     result = _run_engine(engine, config, args)
     print_summary(result.summary, output, result.seconds)
     return 0

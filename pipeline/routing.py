@@ -58,28 +58,128 @@ class ThresholdsError(UsageError):
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """What one rule says of one document: whether it drops it, the kind of model whose
+    score decided, the rule's name (its score, or "combined") and the value it compared."""
+
+    drops: bool
+    decided_by: str
+    rule: str
+    value: float | None
+    consulted: str | None = None  # what a keep reports as deciding, when not KenLM (neural, combined)
+
+
 class Rule:
+    """One rule of a language, in the order of the thresholds file. Three kinds share this
+    interface: :class:`ThresholdRule`, :class:`CascadeRule` and :class:`CombinedRule`."""
+
+    reason: str
+
+    def judge(self, scores: dict, n_tokens: int | None) -> Verdict:
+        """This rule's verdict on a document's scores."""
+        raise NotImplementedError
+
+    def second_opinion(self, scores: dict) -> str | None:
+        """The neural score this rule defers to for these (KenLM) scores, if they fall in its
+        uncertain band; None when the first-pass scores decide."""
+        return None
+
+    def drops_for_certain(self, scores: dict) -> bool:
+        """True when the first-pass scores drop the document whatever a neural LM says."""
+        return False
+
+    def reads(self, *, second_opinions: bool = False) -> list[str]:
+        """The score columns this rule reads first hand (and its cascade's neural score with
+        ``second_opinions``)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for people: what drops a document, and why."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ThresholdRule(Rule):
+    """Drop when ``score`` lies beyond ``value`` on the ``direction`` side."""
+
     score: str
     value: float
     reason: str
     direction: str  # ABOVE or BELOW: which side drops
-    # Cascade: when ``score`` lies in [band_low, band_high] the decision is uncertain, and
-    # ``cascade_score`` (a neural score) decides instead, against ``cascade_value``.
-    cascade_score: str | None = None
-    cascade_value: float | None = None
-    cascade_direction: str | None = None
-    band: tuple[float, float] | None = None
-    combined: dict | None = None  # logistic model over several scores (score == "combined")
 
     def fires(self, score: float | None) -> bool:
         return _beyond(score, self.value, self.direction)
 
+    def judge(self, scores: dict, n_tokens: int | None) -> Verdict:
+        v = scores.get(self.score)
+        return Verdict(self.fires(v), score_kind(self.score) or "kenlm", self.score, v)
+
+    def drops_for_certain(self, scores: dict) -> bool:
+        return self.fires(scores.get(self.score))
+
+    def reads(self, *, second_opinions: bool = False) -> list[str]:
+        return [self.score]
+
+    def describe(self) -> str:
+        return f"drop as {self.reason} when {self.score} {'>' if self.direction == ABOVE else '<'} {self.value:.6g}"
+
+
+@dataclass(frozen=True)
+class CascadeRule(ThresholdRule):
+    """A threshold rule whose uncertain documents (``score`` inside ``band``) are decided by
+    ``cascade_score`` (a neural score) against ``cascade_value`` instead."""
+
+    cascade_score: str = ""
+    cascade_value: float = 0.0
+    cascade_direction: str = ABOVE
+    band: tuple[float, float] = (0.0, 0.0)
+
     def uncertain(self, scores: dict) -> bool:
-        """True when this rule defers to its cascade score for these scores."""
-        if self.band is None:
-            return False
         v = scores.get(self.score)
         return v is not None and not math.isnan(v) and self.band[0] <= v <= self.band[1]
+
+    def judge(self, scores: dict, n_tokens: int | None) -> Verdict:
+        if self.uncertain(scores) and scores.get(self.cascade_score) is not None:
+            v = scores[self.cascade_score]
+            return Verdict(_beyond(v, self.cascade_value, self.cascade_direction), "neural", self.cascade_score, v,
+                           consulted="neural")
+        return super().judge(scores, n_tokens)
+
+    def second_opinion(self, scores: dict) -> str | None:
+        return self.cascade_score if self.uncertain(scores) else None
+
+    def reads(self, *, second_opinions: bool = False) -> list[str]:
+        return [self.score, self.cascade_score] if second_opinions else [self.score]
+
+    def drops_for_certain(self, scores: dict) -> bool:
+        return not self.uncertain(scores) and self.fires(scores.get(self.score))
+
+    def describe(self) -> str:
+        side = ">" if self.cascade_direction == ABOVE else "<"
+        return (f"{super().describe()}; for {self.score} in [{self.band[0]:.6g}, {self.band[1]:.6g}], when "
+                f"{self.cascade_score} {side} {self.cascade_value:.6g}")
+
+
+@dataclass(frozen=True)
+class CombinedRule(Rule):
+    """Drop when the logistic model over several scores (``model``: features, mean, std,
+    coef, intercept) gives a probability of at least ``value``."""
+
+    value: float
+    reason: str
+    model: dict
+
+    score = "combined"
+
+    def judge(self, scores: dict, n_tokens: int | None) -> Verdict:
+        p = combined_probability(self.model, scores, n_tokens)
+        return Verdict(_beyond(p, self.value, ABOVE), "combined", "combined", p, consulted="combined")
+
+    def reads(self, *, second_opinions: bool = False) -> list[str]:
+        return list(self.model["features"])
+
+    def describe(self) -> str:
+        return f"drop as {self.reason} when P(combined: {', '.join(self.model['features'])}) > {self.value:.3g}"
 
 
 def combined_scale(feature: str, value) -> float:
@@ -342,7 +442,7 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
                     problems.append(f"{lang}: rule {i} (combined) needs one mean, std and coef per feature, "
                                     f"has " + ", ".join(f"{n} {k}" for k, n in lengths.items()))
                     continue
-                rules.append(Rule("combined", float(r["value"]), r["reason"], ABOVE, combined=spec_c))
+                rules.append(CombinedRule(float(r["value"]), r["reason"], spec_c))
                 continue
             sides = {directions[la][r["score"]] for la in langs if r["score"] in directions[la]}
             missing = [la for la in langs if r["score"] not in directions[la]]
@@ -365,11 +465,11 @@ def load_thresholds_dict(raw: dict, model_sets: dict, *, source: str = "threshol
                     problems.append(f"{lang}: rule {i} cascades to {cascade['score']!r}, which the models of "
                                     f"{lang} do not produce (train one with `winnow train neural`)")
                     continue
-                rules.append(Rule(r["score"], float(r["value"]), r["reason"], sides.pop(), cascade["score"],
-                                  float(cascade["value"]), c_sides.pop(),
-                                  (float(cascade["band"][0]), float(cascade["band"][1]))))
+                rules.append(CascadeRule(r["score"], float(r["value"]), r["reason"], sides.pop(), cascade["score"],
+                                         float(cascade["value"]), c_sides.pop(),
+                                         (float(cascade["band"][0]), float(cascade["band"][1]))))
             else:
-                rules.append(Rule(r["score"], float(r["value"]), r["reason"], sides.pop()))
+                rules.append(ThresholdRule(r["score"], float(r["value"]), r["reason"], sides.pop()))
         languages[lang] = LanguageRules(tuple(rules), int(spec.get("min_tokens", 0)))
     problems += _models_changed(raw.get("models"), languages, model_sets)
     uncovered = sorted(set(model_sets) - set(languages)) if ANY_LANG not in languages else []
@@ -395,7 +495,7 @@ def _models_changed(tuned_on: dict | None, languages: dict, model_sets: dict) ->
         pairs, contrasts = ratio_pairs(ms), contrast_pairs(ms)
         needed = set()
         for r in rules.rules:
-            for score in (r.combined["features"] if r.combined else [r.score, r.cascade_score]):
+            for score in r.reads(second_opinions=True):
                 kind = (score or "").split("_", 1)[0]
                 if score and (score.endswith("_log_ratio") or score == "kenlm_harmful_share"):
                     needed |= set(pairs.get(kind, ()))
@@ -452,28 +552,16 @@ class Router:
         if n_tokens is not None and n_tokens < rules.min_tokens:
             return Decision(DROP, "too_short")
         # A drop is decided by the rule that fires; a keep by the last kind of scorer
-        # consulted (neural when a cascade re-decided any rule).
+        # consulted (neural when a cascade re-decided any rule), with the first rule's value.
         by = "kenlm"
-        first = None  # (rule, value) of the first rule: what a keep reports
+        first = None  # the first rule's verdict: what a keep reports
         for rule in rules.rules:
-            if rule.combined is not None:
-                p = combined_probability(rule.combined, scores, n_tokens)
-                if rule.fires(p):
-                    return Decision(DROP, rule.reason, "combined", "combined", p)
-                by = "combined"
-                first = first or ("combined", p)
-            elif rule.uncertain(scores) and scores.get(rule.cascade_score) is not None:
-                by = "neural"
-                v = scores[rule.cascade_score]
-                if _beyond(v, rule.cascade_value, rule.cascade_direction):
-                    return Decision(DROP, rule.reason, "neural", rule.cascade_score, v)
-                first = first or (rule.cascade_score, v)
-            else:
-                v = scores.get(rule.score)
-                if rule.fires(v):
-                    return Decision(DROP, rule.reason, score_kind(rule.score) or "kenlm", rule.score, v)
-                first = first or (rule.score, v)
-        return Decision(KEEP, None, by, *(first or (None, None)))
+            verdict = rule.judge(scores, n_tokens)
+            if verdict.drops:
+                return Decision(DROP, rule.reason, verdict.decided_by, verdict.rule, verdict.value)
+            by = verdict.consulted or by
+            first = first or verdict
+        return Decision(KEEP, None, by, first.rule if first else None, first.value if first else None)
 
     def cascade_scores(self, lang: str, scores: dict) -> set[str]:
         """The neural scores that could change a document's decision: those of the rules
@@ -487,16 +575,17 @@ class Router:
             return set()  # dropped as too_short whatever the scores
         out = set()
         for rule in rules.rules:
-            if rule.combined is None and rule.uncertain(scores):
-                out.add(rule.cascade_score)
-            elif rule.combined is None and rule.fires(scores.get(rule.score)):
+            need = rule.second_opinion(scores)
+            if need:
+                out.add(need)
+            elif rule.drops_for_certain(scores):
                 break  # dropped by KenLM whatever the neural LM says about later rules
         return out
 
     def cascades(self, lang: str) -> bool:
         """Whether a rule of ``lang`` hands uncertain documents to a neural score."""
         rules = None if self.score_only else self.thresholds.for_lang(lang)
-        return rules is not None and any(r.band for r in rules.rules)
+        return rules is not None and any(isinstance(r, CascadeRule) for r in rules.rules)
 
     def lm_kinds(self, lang: str) -> set[str] | None:
         """The kinds of model (kenlm, neural, classifier) whose scores the rules of ``lang`` read first hand,
@@ -507,7 +596,7 @@ class Router:
         rules = self.thresholds.for_lang(lang)
         kinds = set()
         for r in rules.rules if rules else ():
-            for name in r.combined["features"] if r.combined else [r.score]:
+            for name in r.reads():
                 if score_kind(name):
                     kinds.add(score_kind(name))
         return kinds

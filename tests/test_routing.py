@@ -1,4 +1,5 @@
 """Thresholds files and routing decisions."""
+import math
 import copy
 
 import pytest
@@ -158,3 +159,30 @@ def test_a_drop_is_decided_by_the_kind_of_model_whose_score_fired():
     assert by(neural_clean_pp=900.0) == ("drop", "neural", "neural_clean_pp")
     assert by(classifier_prob=0.95) == ("drop", "classifier", "classifier_prob")
     assert by() == ("keep", "kenlm", "kenlm_clean_pp")
+
+
+def test_rule_kinds_share_one_interface():
+    """Threshold, cascade and combined rules: each judges, names its second opinion, says
+    what it reads and describes itself; the router needs no ladder of ifs over them."""
+    from winnow.pipeline.routing import ABOVE, BELOW, CascadeRule, CombinedRule, ThresholdRule
+
+    plain = ThresholdRule("kenlm_clean_pp", 100.0, "low_quality", ABOVE)
+    cascade = CascadeRule("kenlm_log_ratio", -0.5, "harmful", BELOW, "neural_log_ratio", -0.4, BELOW, (-0.7, -0.3))
+    combined = CombinedRule(0.5, "harmful", {"features": ["kenlm_log_ratio"], "mean": [0.0], "std": [1.0],
+                                             "coef": [-2.0], "intercept": 0.0})
+    v = plain.judge({"kenlm_clean_pp": 150.0}, 10)
+    assert (v.drops, v.decided_by, v.rule, v.value) == (True, "kenlm", "kenlm_clean_pp", 150.0)
+    assert not plain.judge({"kenlm_clean_pp": None}, 10).drops  # a missing score never drops
+    # In its band the cascade hands over to the neural score; outside it, KenLM decides for certain.
+    inside = {"kenlm_log_ratio": -0.6, "neural_log_ratio": -0.2}
+    assert cascade.second_opinion(inside) == "neural_log_ratio" and not cascade.drops_for_certain(inside)
+    assert (cascade.judge(inside, 10).drops, cascade.judge(inside, 10).decided_by) == (False, "neural")
+    assert cascade.drops_for_certain({"kenlm_log_ratio": -0.9}) and cascade.second_opinion({"kenlm_log_ratio": -0.9}) is None
+    assert cascade.reads() == ["kenlm_log_ratio"]
+    assert cascade.reads(second_opinions=True) == ["kenlm_log_ratio", "neural_log_ratio"]
+    p = combined.judge({"kenlm_log_ratio": -1.0}, 10)
+    assert p.drops and p.rule == "combined" and abs(p.value - 1 / (1 + math.exp(-2.0))) < 1e-12
+    assert combined.second_opinion({}) is None and not combined.drops_for_certain({"kenlm_log_ratio": -9})
+    assert plain.describe() == "drop as low_quality when kenlm_clean_pp > 100"
+    assert "in [-0.7, -0.3], when neural_log_ratio < -0.4" in cascade.describe()
+    assert combined.describe() == "drop as harmful when P(combined: kenlm_log_ratio) > 0.5"
