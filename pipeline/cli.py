@@ -425,7 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "sample of the corpus to filter, on which each rule's drop rate is checked")
     _add_models_arg(tu)
     tu.add_argument("--output", "-o", required=True, metavar="THRESHOLDS.json")
-    tu.add_argument("--method", choices=["auto", "percentile", "mixture", "labels"], default="auto")
+    from .tuning import METHODS
+
+    tu.add_argument("--method", choices=["auto", *METHODS], default="auto",
+                    help="auto (the default) tries " + ", then ".join(METHODS) + "; the first that applies places "
+                         "the cut. " + "; ".join(f"{m.name}: {m.help}" for m in METHODS.values()))
     tu.add_argument("--labels", metavar="FILE", help="id,label CSV/TSV or JSONL {id, label}; 1 = bad, 0 = good")
     tu.add_argument("--label-meaning", choices=["harmful", "low_quality"],
                     help="what label 1 means: the reason of the rules learned from the labels (default: harmful "

@@ -20,7 +20,8 @@ from winnow.schemas.arrow import SCORE_COLUMNS
 
 from winnow.models.perplexity import LOG10, from_scale, scale_of, to_scale
 
-from .tuning import TuneOptions, _json_safe, tune_score
+from .tuning import METHODS, TuneOptions, _json_safe, tune_score
+from .tuning import format_number as _num, is_finite_number as _finite
 
 SNIPPET = 300
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -102,16 +103,6 @@ class _Taken:
         return self.array[int(self.index[i])].as_py()
 
 
-def _finite(v) -> bool:
-    """A real, finite number (not None, NaN, an infinity, a bool or a string)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        return False
-    try:
-        return math.isfinite(v)
-    except OverflowError:  # an integer beyond a float's range
-        return False
-
-
 def _band(rule: dict) -> list[float] | None:
     """A rule's cascade band as two finite numbers, else None."""
     cascade = rule.get("cascade")
@@ -177,11 +168,6 @@ def _guard_section(guard: dict, rules: list[dict]) -> str:
         out.append("<table><tr><th>feature</th><th>shift (KS: 0 same, 1 disjoint)</th><th>labelled median</th>"
                    "<th>corpus median</th></tr>" + cells + "</table>")
     return "".join(out)
-
-
-def _num(v, spec: str = ".4g") -> str:
-    """``v`` formatted with ``spec``, or "n/a" when it is None, NaN or infinite."""
-    return format(v, spec) if _finite(v) else "n/a"
 
 
 def _decisions(table, mask, lang: str, router) -> list:
@@ -293,7 +279,7 @@ def render_html(report: dict) -> str:
                 parts.append(_combined_section(rule))
         for score, s in entry["scores"].items():
             d = s["diagnostics"]
-            supported = d.get("method") in ("mixture", "labels")
+            supported = getattr(METHODS.get(d.get("method")), "supported_by_data", False)
             parts.append(f"<h3>{e(score)} <span class=\"muted\">(bad side: {e(s['direction'])})</span></h3>")
             cuts = [c for c in s.get("thresholds") or [] if _finite(c)]
             parts.append(_svg_histogram(s["histogram"], cuts, score, s.get("cascade_bands") or []))
@@ -326,33 +312,15 @@ def _plain_verdict(d: dict, cuts: list) -> str:
     if not _finite(d.get("value")):
         return str(d.get("verdict") or "no threshold")
     where = f"The threshold in force is {', '.join(_num(c) for c in cuts)}. " if cuts else "No rule uses this score. "
-    verdict = str(d.get("verdict") or "")
-    if d.get("method") == "labels" and isinstance(d.get("labels"), dict):
-        lab = d["labels"]
-        return (where + f"Labels support a cut at {_num(d['value'])}: precision {_num(lab.get('precision'), '.2f')}, "
-                f"recall {_num(lab.get('recall'), '.2f')}, ROC-AUC {_num(lab.get('roc_auc'), '.2f')}. " + verdict)
-    if d.get("method") == "mixture":
-        return where + "The data has two clusters and the cut separates them. " + verdict
-    return where + ("Nothing in the data supports a particular cut here: " + verdict)
+    return METHODS.get(d.get("method"), METHODS["percentile"]).plain_verdict(d, where)
 
 
 def _diag_table(d: dict) -> str:
     e = html.escape
     rows = [("documents", d.get("n")), ("method", d.get("method")), ("suggested threshold", d.get("value")),
             ("drop rate at it", d.get("drop_rate"))]
-    mix = d.get("mixture") or {}
-    rows += [("bimodality coefficient", mix.get("bimodality_coefficient")), ("Ashman's D", mix.get("ashman_d")),
-             ("BIC 1 - BIC 2", (mix["bic_1"] - mix["bic_2"])
-              if _finite(mix.get("bic_1")) and _finite(mix.get("bic_2")) else None)]
-    lab = d.get("labels")
-    if lab:
-        ci = lab.get("ci95") or {}
-        rows += [("ROC-AUC", lab.get("roc_auc")),
-                 ("precision (95% CI)", f"{_num(lab.get('precision'), '.3f')} {ci.get('precision')}"),
-                 ("recall (95% CI)", f"{_num(lab.get('recall'), '.3f')} {ci.get('recall')}"),
-                 ("labelled prevalence", lab.get("labelled_prevalence")),
-                 ("corpus prevalence", lab.get("corpus_prevalence")),
-                 ("expected precision at corpus prevalence", lab.get("expected_precision_at_corpus_prevalence"))]
+    for method in (METHODS["mixture"], METHODS["labels"]):  # every score has a mixture fit; some have labels
+        rows += method.diagnostics(d)
     cells = "".join(f"<tr><th>{e(k)}</th><td>{e(_fmt(v))}</td></tr>" for k, v in rows if v is not None)
     return f"<table>{cells}</table>"
 

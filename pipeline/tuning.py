@@ -256,11 +256,141 @@ def rogan_gladen(drop_rate: float, tpr: float, fpr: float) -> float | None:
     return float(min(1.0, max(0.0, (drop_rate - fpr) / (tpr - fpr))))
 
 
+# --- threshold methods: one class each, listed by the CLI and the report -------------------------
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method may use for one score of one language: the values on the score's scale,
+    which side is bad, the mixture fit, the label diagnostics (None without usable labels),
+    the share the percentile method drops, and whether labels were given at all."""
+
+    x: np.ndarray
+    direction: str
+    mixture: "MixtureFit"
+    labels: dict | None
+    drop_fraction: float
+    labels_given: bool
+
+
+class ThresholdMethod:
+    """A way to place a cut. ``fit`` gives (cut on the score's scale, params, verdict), or
+    None when the method does not apply to these data (``why_not`` says why, and the next
+    method is tried); ``plain_verdict`` and ``diagnostics`` are what the report shows."""
+
+    name: str
+    help: str
+    supported_by_data: bool  # the cut rests on structure in the data or on labels, not on a chosen share
+
+    def fit(self, c: MethodContext):
+        raise NotImplementedError
+
+    def why_not(self, c: MethodContext) -> str:
+        return ""
+
+    def plain_verdict(self, d: dict, where: str) -> str:
+        return where + str(d.get("verdict") or "")
+
+    def diagnostics(self, d: dict) -> list[tuple[str, object]]:
+        return []
+
+
+class LabelsMethod(ThresholdMethod):
+    name, supported_by_data = "labels", True
+    help = ("with --labels: the cut meeting --target-precision or --target-recall, else maximizing F-beta; "
+            "bootstrap intervals, the expected precision at the corpus's prevalence")
+
+    def fit(self, c):
+        if c.labels is None:
+            return None
+        return c.labels["cut"], {"how": c.labels["how"]}, f"learned from {c.labels['n']} labels ({c.labels['how']})"
+
+    def why_not(self, c):
+        return "no usable labels; " if c.labels_given else ""
+
+    def plain_verdict(self, d, where):
+        lab = d.get("labels")
+        if not isinstance(lab, dict):
+            return super().plain_verdict(d, where)
+        return (where + f"Labels support a cut at {format_number(d['value'])}: precision {format_number(lab.get('precision'), '.2f')}, "
+                f"recall {format_number(lab.get('recall'), '.2f')}, ROC-AUC {format_number(lab.get('roc_auc'), '.2f')}. "
+                + str(d.get("verdict") or ""))
+
+    def diagnostics(self, d):
+        lab = d.get("labels")
+        if not isinstance(lab, dict):
+            return []
+        ci = lab.get("ci95") or {}
+        return [("ROC-AUC", lab.get("roc_auc")),
+                ("precision (95% CI)", f"{format_number(lab.get('precision'), '.3f')} {ci.get('precision')}"),
+                ("recall (95% CI)", f"{format_number(lab.get('recall'), '.3f')} {ci.get('recall')}"),
+                ("labelled prevalence", lab.get("labelled_prevalence")),
+                ("corpus prevalence", lab.get("corpus_prevalence")),
+                ("expected precision at corpus prevalence", lab.get("expected_precision_at_corpus_prevalence"))]
+
+
+class MixtureMethod(ThresholdMethod):
+    name, supported_by_data = "mixture", True
+    help = ("a two-component Gaussian mixture, cut at posterior 0.5, only where the data is bimodal "
+            f"(bimodality coefficient > {BC_BIMODAL}, BIC prefers two components by > 10, Ashman's D > 2)")
+
+    def fit(self, c):
+        if not c.mixture.bimodal:
+            return None
+        return mixture_cut(c.mixture), {}, "two-component mixture cut (posterior 0.5). " + c.mixture.verdict()
+
+    def why_not(self, c):
+        return c.mixture.verdict() + " Falling back to percentiles. "
+
+    def plain_verdict(self, d, where):
+        return where + "The data has two clusters and the cut separates them. " + str(d.get("verdict") or "")
+
+    def diagnostics(self, d):
+        mix = d.get("mixture") or {}
+        bic = (mix["bic_1"] - mix["bic_2"]) if is_finite_number(mix.get("bic_1")) and is_finite_number(mix.get("bic_2")) else None
+        return [("bimodality coefficient", mix.get("bimodality_coefficient")), ("Ashman's D", mix.get("ashman_d")),
+                ("BIC 1 - BIC 2", bic)]
+
+
+class PercentileMethod(ThresholdMethod):
+    name, supported_by_data = "percentile", False
+    help = "CCNet-style: keep the best --keep-percent of a quality score, drop the worst --harmful-percent of a harmful one"
+
+    def fit(self, c):
+        side = "highest" if c.direction == ABOVE else "lowest"
+        return (percentile_cut(c.x, c.direction, c.drop_fraction), {"drop_fraction": c.drop_fraction},
+                f"percentile cut: drops the {side} {c.drop_fraction:.0%}; this rests on a chosen share, not on "
+                f"structure in the data")
+
+    def plain_verdict(self, d, where):
+        return where + "Nothing in the data supports a particular cut here: " + str(d.get("verdict") or "")
+
+
+METHODS: dict[str, ThresholdMethod] = {m.name: m for m in (LabelsMethod(), MixtureMethod(), PercentileMethod())}
+# --method -> the methods tried in turn; the first that applies places the cut (percentile always does).
+METHOD_ORDER = {"auto": ("labels", "mixture", "percentile"), "labels": ("labels", "percentile"),
+                "mixture": ("mixture", "percentile"), "percentile": ("percentile",)}
+
+
+def is_finite_number(v) -> bool:
+    """A real, finite number (not None, NaN, an infinity, a bool or a string)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond a float's range
+        return False
+
+
+def format_number(v, spec: str = ".4g") -> str:
+    """``v`` formatted with ``spec``, or "n/a" when it is None, NaN or infinite."""
+    return format(v, spec) if is_finite_number(v) else "n/a"
+
+
 # --- one score of one language -----------------------------------------------------------------
 
 @dataclass
 class TuneOptions:
-    method: str = "auto"            # auto | percentile | mixture | labels
+    method: str = "auto"            # auto, or a name in METHODS
     keep_percent: float = 60.0      # quality scores: keep the best 60% (CCNet's head + middle)
     harmful_percent: float = 5.0    # harmful scores: drop the most harmful-looking 5%
     target_precision: float | None = None
@@ -303,31 +433,24 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
     out["mixture"] = fit.as_dict()
     drop_fraction = (1 - opts.keep_percent / 100) if reason == "low_quality" else opts.harmful_percent / 100
     pct_cut = percentile_cut(x, direction, drop_fraction)
-    method = opts.method
     y = None
     if labels is not None:
         y = labels[finite]
         known = y >= 0
         if known.sum() >= 10 and 0 < y[known].sum() < known.sum():
             out["labels"] = _label_diagnostics(x[known], y[known].astype(int), direction, opts, x)
-    if method in ("auto", "labels") and "labels" in out:
-        cut, how = out["labels"]["cut"], out["labels"]["how"]
-        out.update(method="labels", params={"how": how})
-        verdict = f"learned from {out['labels']['n']} labels ({how})"
-    elif method in ("auto", "mixture") and fit.bimodal:
-        cut = mixture_cut(fit)
-        out.update(method="mixture", params={})
-        verdict = "two-component mixture cut (posterior 0.5). " + fit.verdict()
-    else:
-        cut = pct_cut
-        fallback = "" if method in ("percentile",) else (
-            "no usable labels; " if method == "labels" else "") + (
-            fit.verdict() + " Falling back to percentiles. " if method in ("auto", "mixture") else "")
-        out.update(method="percentile", params={"drop_fraction": drop_fraction})
-        verdict = (fallback + f"percentile cut: drops the {'highest' if direction == ABOVE else 'lowest'} "
-                   f"{drop_fraction:.0%}; this rests on a chosen share, not on structure in the data")
-        if method == "mixture":
-            out["fallback_from"] = "mixture"
+    context = MethodContext(x, direction, fit, out.get("labels"), drop_fraction, labels is not None)
+    notes = ""
+    for name in METHOD_ORDER[opts.method]:
+        found = METHODS[name].fit(context)
+        if found is not None:
+            break
+        notes += METHODS[name].why_not(context)
+    cut, params, verdict = found
+    out.update(method=name, params=params)
+    verdict = notes + verdict
+    if opts.method not in ("auto", name):
+        out["fallback_from"] = opts.method
     out["value"] = from_scale(score, cut)
     out["drop_rate"] = float(drops(x, direction, cut).mean())
     out["verdict"] = verdict

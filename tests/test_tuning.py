@@ -356,3 +356,19 @@ def test_a_combined_rule_reads_its_features_the_same_when_fitted_and_applied():
     applied = [combined_probability(rule["combined"], r, r["n_tokens"]) for r in rows]
     assert np.allclose(fitted, applied, rtol=1e-9, atol=1e-12)
     assert rule["diagnostics"]["labels"]["roc_auc"] > 0.8
+
+
+def test_threshold_methods_are_one_registry():
+    """The CLI's --method choices and help, and the report's verdicts, come from METHODS."""
+    import subprocess
+    import sys
+
+    from winnow.pipeline.tuning import METHOD_ORDER, METHODS
+
+    out = " ".join(subprocess.run([sys.executable, "-m", "winnow.pipeline.cli", "tune", "--help"], capture_output=True,
+                                  text=True).stdout.split())
+    assert "{auto,labels,mixture,percentile}" in out
+    for m in METHODS.values():
+        assert " ".join(f"{m.name}: {m.help}".split())[:60] in out
+    assert all(order[-1] == "percentile" for order in METHOD_ORDER.values())  # something always places a cut
+    assert set(METHOD_ORDER) == {"auto", *METHODS}
