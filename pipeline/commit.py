@@ -351,7 +351,7 @@ def layout_files(root: str) -> list[str]:
     """The files of the output's own layout under ``root``, temporary files included (what
     finalize may remove): never a file a user keeps elsewhere under OUT. (An --overwrite
     install replaces the ``route=*/`` and ``_rejected/`` folders whole.)"""
-    from .stages import DEAD_LETTER_SUFFIX, REJECTED_FOLDER, SHARD_SUFFIX
+    from .shards import DEAD_LETTER_SUFFIX, REJECTED_FOLDER, SHARD_SUFFIX
 
     root = root.rstrip("/")
     patterns = [fs.join(root, "route=*", "lang=*", f"part-*{SHARD_SUFFIX}"), fs.join(root, "route=*", "lang=*", ".part-*.tmp"),
@@ -448,7 +448,7 @@ class Writer:
 
 def _entries(root: str) -> list[str]:
     """The top-level names of an output that make up its content (what an install swaps)."""
-    from .stages import REJECTED_FOLDER
+    from .shards import REJECTED_FOLDER
 
     root = root.rstrip("/")
     routes = sorted({relative(root, p).split("/")[0] for p in layout_files(root)})

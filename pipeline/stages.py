@@ -2,10 +2,7 @@
 
 * :class:`DocumentProcessor`: language ID -> the language's model set -> scores
   (normalize, encode, KenLM) -> routing decision, for a batch of documents;
-* :class:`ShardWriter`: rows -> Parquet shards ``OUT/route=<route>/lang=<xx>/part-<key>.parquet``
-  (one Hive-partitioned table) and dead letters ``OUT/_rejected/part-<key>.pq``,
-  written under a hidden temporary name and renamed when the unit of work is done, so a
-  shard is either complete or absent and a rerun replaces it;
+* the shards they go to: ``shards.py`` (the output format's one home);
 * :func:`summarize`: per-file counts -> the run summary that reconciles
   read = kept + dropped + rejected (+ scored).
 """
@@ -19,24 +16,16 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from winnow.models import fs
 from winnow.models.langid import LanguageIdentifier
 from winnow.models.scorer import Scorer, column, ratio_pairs
-from winnow.schemas.arrow import DOCUMENT_FILE_SCHEMA, REJECTED_SCHEMA, SCORE_COLUMNS
+from winnow.schemas.arrow import SCORE_COLUMNS
 
 from .readers import REJECTED  # the route of a dead letter, as readers tag one
 from .routing import DROP, KEEP, SCORED, UNDETERMINED, Router
 
 log = logging.getLogger(__name__)
 
-# Dead letters live apart from the table: under a "_" folder (Spark and pyarrow skip it) and
-# as Parquet files named *.pq, so that the glob OUT/**/*.parquet (DuckDB, Polars) matches the
-# documents only. pyarrow, DuckDB and Polars read them by content: read_parquet('OUT/_rejected/*.pq').
-REJECTED_FOLDER = "_rejected"
-SHARD_SUFFIX, DEAD_LETTER_SUFFIX = ".parquet", ".pq"
 
 
 # --lang-min-prob's default: on the shared English sets, texts sent to another language fall
@@ -157,108 +146,6 @@ class DocumentProcessor:
         for name in SCORE_COLUMNS:
             row[name] = None
         return row
-
-
-@dataclass
-class WrittenShard:
-    path: str
-    route: str
-    lang: str | None
-    rows: int
-
-
-def shard_path(output: str, route: str, lang: str | None, key: str) -> str:
-    """Where a unit's shard of one route and language lives (dead letters: ``lang`` None)."""
-    if route == REJECTED:
-        return posixpath.join(output, REJECTED_FOLDER, f"part-{key}{DEAD_LETTER_SUFFIX}")
-    return posixpath.join(output, f"route={route}", f"lang={lang}", f"part-{key}{SHARD_SUFFIX}")
-
-
-class ShardWriter:
-    """Streams the rows of one unit of work into its shards; ``close()`` publishes them."""
-
-    def __init__(self, output: str, key: str, *, row_group_rows: int = 5000,
-                 row_group_chars: int = 32_000_000):
-        self.output = output.rstrip("/")
-        self.key = key
-        self.row_group_rows = row_group_rows
-        self.row_group_chars = row_group_chars  # bounds memory whatever the documents' sizes
-        self._open: dict[tuple[str, str | None], _PendingShard] = {}
-
-    def add(self, row: dict) -> None:
-        route, lang = row["route"], row["lang"]
-        self._shard(route, lang, DOCUMENT_FILE_SCHEMA).add(row)
-
-    def add_rejected(self, row: dict) -> None:
-        self._shard(REJECTED, None, REJECTED_SCHEMA).add(row)
-
-    def final_path(self, route: str, lang: str | None) -> str:
-        return shard_path(self.output, route, lang, self.key)
-
-    def _shard(self, route, lang, schema) -> "_PendingShard":
-        shard = self._open.get((route, lang))
-        if shard is None:
-            shard = self._open[(route, lang)] = _PendingShard(self.final_path(route, lang), schema,
-                                                              self.row_group_rows, self.row_group_chars)
-        return shard
-
-    def close(self) -> list[WrittenShard]:
-        shards = list(self._open.items())
-        for _, shard in shards:
-            shard.finish()
-        # All temporary files are complete before any is published.
-        fs.rename([s.tmp_path for _, s in shards], [s.path for _, s in shards])
-        self._open.clear()
-        return [WrittenShard(s.path, route, lang, s.rows) for (route, lang), s in shards]
-
-    def abort(self) -> None:
-        for shard in self._open.values():
-            shard.discard()
-            try:
-                fs.delete([shard.tmp_path])
-            except Exception:  # noqa: BLE001 - best effort; hidden temp files are ignored by readers
-                pass
-        self._open.clear()
-
-
-class _PendingShard:
-    def __init__(self, path: str, schema: pa.Schema, row_group_rows: int, row_group_chars: int):
-        self.path = path
-        folder, name = posixpath.split(path)
-        self.tmp_path = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-        self._stream = fs.open_write(self.tmp_path)  # makes missing parent folders (object stores have none)
-        self._writer = pq.ParquetWriter(self._stream, schema, compression="zstd")
-        self.schema = schema
-        self.row_group_rows = row_group_rows
-        self.row_group_chars = row_group_chars
-        self._buffer: list[dict] = []
-        self._chars = 0
-        self.rows = 0
-
-    def add(self, row: dict) -> None:
-        self._buffer.append(row)
-        self._chars += len(row.get("text") or row.get("raw_preview") or "")
-        if len(self._buffer) >= self.row_group_rows or self._chars >= self.row_group_chars:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._buffer:
-            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
-            self.rows += len(self._buffer)
-            self._buffer = []
-            self._chars = 0
-
-    def finish(self) -> None:
-        self._flush()
-        self._writer.close()
-        self._stream.close()
-
-    def discard(self) -> None:
-        try:
-            self._writer.close()
-            self._stream.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 class Progress:

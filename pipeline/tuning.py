@@ -553,34 +553,31 @@ def load_scored(folder: str, *, max_rows: int | None = None, seed: int = 0) -> "
     import random
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    from winnow.models import fs
     from winnow.schemas.arrow import DOCUMENT_FILE_SCHEMA
 
-    root = folder.rstrip("/")
-    paths = sorted(m.path for m in fs.match(f"{root}/route=*/lang=*/part-*.parquet"))
+    from .shards import document_shards, partitions_of, row_groups
+
+    paths = document_shards(folder)
     if max_rows is not None:
         random.Random(seed).shuffle(paths)
     parts, rows = [], 0
     for path in paths:
-        lang_dir, route_dir = path.split("/")[-2], path.split("/")[-3]
-        with fs.open_read(path) as f:
-            pf = pq.ParquetFile(f)
-            for group in range(pf.num_row_groups):
-                if max_rows is not None and rows >= max_rows:
-                    break
-                t = _with_schema(pf.read_row_group(group), DOCUMENT_FILE_SCHEMA)
-                if max_rows is not None:
-                    t = t.slice(0, max_rows - rows)
-                n = t.num_rows
-                t = t.append_column("route", pa.array([route_dir.removeprefix("route=")] * n, pa.string()))
-                parts.append(t.append_column("lang", pa.array([lang_dir.removeprefix("lang=")] * n, pa.string())))
-                rows += n
+        route, lang = partitions_of(path)
+        for group in row_groups(path):
+            if max_rows is not None and rows >= max_rows:
+                break
+            t = _with_schema(group, DOCUMENT_FILE_SCHEMA)
+            if max_rows is not None:
+                t = t.slice(0, max_rows - rows)
+            n = t.num_rows
+            t = t.append_column("route", pa.array([route] * n, pa.string()))
+            parts.append(t.append_column("lang", pa.array([lang] * n, pa.string())))
+            rows += n
         if max_rows is not None and rows >= max_rows:
             break
     if not parts:
-        raise FileNotFoundError(f"{folder}: no scored documents (expected {root}/route=scored/lang=xx/*.parquet "
+        raise FileNotFoundError(f"{folder}: no scored documents (expected {folder.rstrip('/')}/route=scored/lang=xx/*.parquet "
                                 f"from `winnow run --score-only` or `winnow sample`)")
     return pa.concat_tables(parts)
 

@@ -38,8 +38,8 @@ from .commit import SUMMARY_FILE, commit_unit, committed_keys, layout_files, rea
 from .readers import DOC, REJECTED, ReaderOptions, Span, has_text_column, line_starts_before, \
     read_file, rejected_record, shard_key, splittable_format
 from .routing import Router, load_thresholds_dict
-from .stages import DEAD_LETTER_SUFFIX, LANG_MIN_PROB, NOT_SAMPLED, REJECTED_FOLDER, SCORED, SHARD_SUFFIX, \
-    DocumentProcessor, Progress, ShardWriter, summarize, summary_json
+from .shards import ShardWriter, dead_letter_files, document_shards, is_dead_letter_file, read_rows
+from .stages import LANG_MIN_PROB, NOT_SAMPLED, SCORED, DocumentProcessor, Progress, summarize, summary_json
 
 log = logging.getLogger(__name__)
 DEFAULT_SPLIT_BYTES = 64 << 20  # ~15 s of scoring per core: small enough to spread, large enough to amortize
@@ -686,11 +686,11 @@ def scored_units(scored: str, committed=frozenset()) -> list[tuple[str, list[str
     """The scored output grouped by shard key: one unit per unit of the scoring run, less
     the ``committed`` keys (routed by an earlier run of the same configuration)."""
     root = scored.rstrip("/")
-    paths = [m.path for m in fs.match(posixpath.join(root, f"route={SCORED}", "*", f"part-*{SHARD_SUFFIX}"))]
+    paths = document_shards(root, route=SCORED)
     if not paths:
         raise FileNotFoundError(f"{scored}: no scored shards (expected {root}/route=scored/lang=xx/part-*.parquet "
                                 f"from `winnow run --score-only` or `winnow sample`)")
-    paths += [m.path for m in fs.match(posixpath.join(root, REJECTED_FOLDER, f"part-*{DEAD_LETTER_SUFFIX}"))]
+    paths += dead_letter_files(root)
     units: dict[str, list[str]] = {}
     for path in sorted(paths):
         units.setdefault(unit_key_of(posixpath.basename(path)), []).append(path)
@@ -704,7 +704,7 @@ def route_units(config: RouteConfig) -> list[tuple[str, list[str]]]:
 
 def route_unit(unit: tuple[str, list[str]], router: Router, version: str, config: RouteConfig) -> dict:
     """Re-route the scored rows of one unit with new thresholds; write its shards."""
-    import pyarrow.parquet as pq
+    from .shards import partitions_of
 
     key, paths = unit
     writer = ShardWriter(config.output, key)
@@ -713,15 +713,14 @@ def route_unit(unit: tuple[str, list[str]], router: Router, version: str, config
     nbytes = 0
     try:
         for path in paths:
-            with fs.open_read(path) as f:
-                rows = pq.read_table(f).to_pylist()
-            if posixpath.basename(posixpath.dirname(path)) == REJECTED_FOLDER:
+            rows = read_rows(path)
+            if is_dead_letter_file(path):
                 for row in rows:
                     writer.add_rejected(row)
                     counts[(REJECTED, None, row["reason"])] += 1
                     source = row["source_file"]
                 continue
-            lang = posixpath.basename(posixpath.dirname(path)).removeprefix("lang=")
+            lang = partitions_of(path)[1]
             for row in rows:
                 row["lang"] = lang
                 d = router.decide(skip=row["reason"], lang=lang, n_lines=row["n_lines"],

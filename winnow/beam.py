@@ -43,7 +43,8 @@ from apache_beam.utils import shared
 
 from winnow.pipeline.readers import DOC, REJECTED, ReaderOptions, input_document
 from winnow.pipeline.routing import DROP, KEEP, SCORED
-from winnow.pipeline.stages import LANG_MIN_PROB, ShardWriter
+from winnow.pipeline.shards import ShardWriter
+from winnow.pipeline.stages import LANG_MIN_PROB
 from winnow.pipeline.job import PlanUnits, SharedProcessor, publish_counts
 from winnow.pipeline.units import DEFAULT_SPLIT_BYTES, JobConfig, build_processor, unit_records
 
