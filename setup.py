@@ -28,6 +28,8 @@ INSTALL_REQUIRES = [
     "jsonschema>=4.18,<5",
 ]
 
+TUNE_REQUIRES = ["scikit-learn==1.9.1", "scipy==1.17.1"]
+
 setup(
     name="winnow",
     version=VERSION,
@@ -50,9 +52,12 @@ setup(
         "neural": ["torch==2.13.0", "safetensors>=0.4,<1"],
         # The Spark engine (winnow run --engine spark). Spark 4 runs on Java 17 or 21.
         "spark": ["pyspark==4.1.1"],
+        # winnow tune and report (and the end-of-run report): the mixture fit, logistic
+        # regression, ROC and PR curves; not needed by workers that only score and route.
+        "tune": TUNE_REQUIRES,
         # DuckDB and Polars only read the output back in the one-table tests.
         "test": ["pytest>=8", "hypothesis==6.170.17", "torch==2.13.0", "safetensors>=0.4,<1",
-                 "pyspark==4.1.1", "duckdb==1.4.1", "polars==1.34.0"],
+                 "pyspark==4.1.1", "duckdb==1.4.1", "polars==1.34.0", *TUNE_REQUIRES],
         # Dataflow: GCS filesystem and the Dataflow runner (the docker/ image installs it).
         "gcp": ["apache-beam[gcp]==2.77.0"],
     },

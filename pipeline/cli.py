@@ -810,7 +810,9 @@ def cmd_route(args) -> int:
 
 def cmd_tune(args) -> int:
     from .routing import manifest_directions, manifest_models, manifest_reasons
-    from .tuning import TuneOptions, load_scored, read_labels, tune
+    from .tuning import TuneOptions, load_scored, read_labels, require_statistics, tune
+
+    require_statistics()
 
     import pyarrow as pa
 
@@ -878,8 +880,9 @@ def cmd_tune(args) -> int:
 def cmd_report(args) -> int:
     from .report import build_report, write_report
     from .routing import load_thresholds_dict, manifest_directions, read_thresholds_file
-    from .tuning import load_scored, read_labels
+    from .tuning import load_scored, read_labels, require_statistics
 
+    require_statistics()
     directions = manifest_directions(args.models)
     thresholds = read_thresholds_file(args.thresholds) if args.thresholds else None
     if thresholds:

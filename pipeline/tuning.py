@@ -1,4 +1,6 @@
-"""Learning thresholds from scored documents (pure numpy; no Beam).
+"""Learning thresholds from scored documents (no Beam). The statistics come from
+scikit-learn (the mixture's EM and BIC, logistic regression, ROC and PR curves) and SciPy
+(moments), the ``tune`` extra; what is Winnow's own is which method places a cut and why.
 
 Methods, per language and score (log10 of perplexities, the log-ratio as is):
 
@@ -19,6 +21,7 @@ Directions (which side is bad) come from the model manifests (``routing``).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,24 +46,29 @@ def reason_for(score: str) -> str:
     return "low_quality" if is_quality(score) else "harmful"
 
 
+def require_statistics() -> None:
+    """Fail in one line when the ``tune`` extra (scikit-learn, SciPy) is missing."""
+    try:
+        import scipy.stats  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(f"winnow tune and report need scikit-learn and SciPy ({exc.name} is missing): "
+                         f"pip install 'winnow[tune]'") from None
+
+
 # --- distribution diagnostics ---------------------------------------------------------------
 
 def bimodality_coefficient(x: np.ndarray) -> float:
     """Sarle's bimodality coefficient with sample-size corrected skewness and kurtosis."""
+    from scipy.stats import kurtosis, skew
+
     n = len(x)
     if n < 4 or np.std(x) == 0:
         return float("nan")
-    m = x.mean()
-    s2 = ((x - m) ** 2).mean()
-    g1 = ((x - m) ** 3).mean() / s2 ** 1.5
-    g2 = ((x - m) ** 4).mean() / s2 ** 2 - 3
-    skew = g1 * math.sqrt(n * (n - 1)) / (n - 2)
-    kurt = (n - 1) / ((n - 2) * (n - 3)) * ((n + 1) * g2 + 6)
-    return float((skew ** 2 + 1) / (kurt + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
-
-
-def _normal_logpdf(x, mu, sd):
-    return -0.5 * np.log(2 * np.pi * sd ** 2) - (x - mu) ** 2 / (2 * sd ** 2)
+    with warnings.catch_warnings():  # nearly identical values: SciPy warns of precision loss
+        warnings.simplefilter("ignore", RuntimeWarning)
+        g1, g2 = skew(x, bias=False), kurtosis(x, fisher=True, bias=False)
+    return float((g1 ** 2 + 1) / (g2 + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
 
 
 @dataclass
@@ -103,42 +111,31 @@ class MixtureFit:
                 "verdict": self.verdict()}
 
 
-def fit_mixture(x: np.ndarray, *, iters: int = 300, tol: float = 1e-8) -> MixtureFit:
-    """EM for a two-component 1-D Gaussian mixture, initialized at the quartiles."""
+def fit_mixture(x: np.ndarray, *, iters: int = 1000, tol: float = 1e-9) -> MixtureFit:
+    """A two-component 1-D Gaussian mixture (scikit-learn's EM, started at the quartiles)
+    and the BIC of one and of two components."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
     x = np.asarray(x, dtype=float)
-    n = len(x)
+    column = x.reshape(-1, 1)
     sd_all = max(float(x.std()), 1e-6)
-    ll1 = float(_normal_logpdf(x, x.mean(), sd_all).sum())
-    bic1 = -2 * ll1 + 2 * math.log(n)
-    w = np.array([0.5, 0.5])
+    floor = (sd_all * 1e-3) ** 2  # keeps a component from collapsing onto one value
+    one = GaussianMixture(1, reg_covar=floor, tol=tol, max_iter=iters).fit(column)
     mu = np.quantile(x, [0.25, 0.75]).astype(float)
     if mu[0] == mu[1]:
         mu = mu + np.array([-0.5, 0.5]) * sd_all
-    sd = np.array([sd_all, sd_all]) / 2
-    floor = sd_all * 1e-3
-    prev = -np.inf
-    converged = False
-    ll = prev
-    for _ in range(iters):
-        logp = np.stack([np.log(w[k]) + _normal_logpdf(x, mu[k], sd[k]) for k in range(2)])
-        top = logp.max(axis=0)
-        total = top + np.log(np.exp(logp - top).sum(axis=0))
-        ll = float(total.sum())
-        resp = np.exp(logp - total)
-        nk = resp.sum(axis=1) + 1e-12
-        w = nk / n
-        mu = (resp * x).sum(axis=1) / nk
-        sd = np.maximum(np.sqrt((resp * (x - mu[:, None]) ** 2).sum(axis=1) / nk), floor)
-        if abs(ll - prev) < tol * max(1.0, abs(ll)):
-            converged = True
-            break
-        prev = ll
-    order = np.argsort(mu)
-    w, mu, sd = w[order], mu[order], sd[order]
-    bic2 = -2 * ll + 5 * math.log(n)
-    d = float(math.sqrt(2) * abs(mu[1] - mu[0]) / math.sqrt(sd[0] ** 2 + sd[1] ** 2))
-    return MixtureFit((float(w[0]), float(w[1])), (float(mu[0]), float(mu[1])), (float(sd[0]), float(sd[1])),
-                      ll, float(bic2), float(bic1), d, bimodality_coefficient(x), converged)
+    two = GaussianMixture(2, reg_covar=floor, tol=tol, max_iter=iters, weights_init=[0.5, 0.5],
+                          means_init=mu.reshape(-1, 1), precisions_init=np.full((2, 1, 1), 4 / sd_all ** 2))
+    with warnings.catch_warnings():  # an unconverged fit is recorded in MixtureFit.converged
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        two.fit(column)
+    order = np.argsort(two.means_.ravel())
+    w, m, sd = two.weights_[order], two.means_.ravel()[order], np.sqrt(two.covariances_.ravel()[order])
+    d = float(math.sqrt(2) * abs(m[1] - m[0]) / math.sqrt(sd[0] ** 2 + sd[1] ** 2))
+    return MixtureFit((float(w[0]), float(w[1])), (float(m[0]), float(m[1])), (float(sd[0]), float(sd[1])),
+                      float(two.score(column) * len(x)), float(two.bic(column)), float(one.bic(column)), d,
+                      bimodality_coefficient(x), bool(two.converged_))
 
 
 def mixture_cut(fit: MixtureFit) -> float:
@@ -175,33 +172,23 @@ def drops(x: np.ndarray, direction: str, cut: float) -> np.ndarray:
 # --- labels -----------------------------------------------------------------------------------
 
 def roc_auc(bad_score: np.ndarray, y: np.ndarray) -> float:
-    """P(score of a bad document > score of a good one), ties counted half (Mann-Whitney)."""
-    pos, neg = int(y.sum()), int(len(y) - y.sum())
-    if pos == 0 or neg == 0:
+    """P(score of a bad document > score of a good one), ties counted half; NaN with one class."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    if y.min(initial=0) == y.max(initial=0):
         return float("nan")
-    order = np.argsort(bad_score, kind="mergesort")
-    ranks = np.empty(len(y))
-    sorted_scores = bad_score[order]
-    i = 0
-    while i < len(y):  # average ranks over ties
-        j = i
-        while j + 1 < len(y) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    return float(roc_auc_score(y, bad_score))
 
 
 def pr_curve(bad_score: np.ndarray, y: np.ndarray) -> dict:
-    """Precision and recall when dropping everything with bad_score >= each distinct cut."""
-    order = np.argsort(-bad_score, kind="mergesort")
-    s, yy = bad_score[order], y[order]
-    tp = np.cumsum(yy)
-    fp = np.cumsum(1 - yy)
-    last = np.r_[s[1:] != s[:-1], True]  # one point per distinct score
-    tp, fp, cuts = tp[last], fp[last], s[last]
-    pos = max(int(y.sum()), 1)
-    return {"cut": cuts, "precision": tp / (tp + fp), "recall": tp / pos, "drop_rate": (tp + fp) / len(y)}
+    """Precision and recall when dropping everything with bad_score >= each distinct cut,
+    from the highest cut down."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, cuts = precision_recall_curve(y, bad_score)
+    # scikit-learn: cuts ascending, and a last point (precision 1, recall 0) with no cut
+    return {"cut": cuts[::-1], "precision": precision[:-1][::-1], "recall": recall[:-1][::-1]}
 
 
 def confusion(pred_bad: np.ndarray, y: np.ndarray) -> dict:
@@ -809,25 +796,18 @@ def feature_matrix(features: list[str], cols: dict, mask) -> np.ndarray:
 L2_GRID = (0.01, 1.0, 10.0, 100.0)  # ridge strengths tried for the combined score (standardized features)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, iters: int = 50) -> dict:
-    """Newton-Raphson logistic regression on standardized features (NaN -> the mean)."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2) -> dict:
+    """L2 logistic regression (scikit-learn) on standardized features (NaN -> the mean); the
+    penalty ``l2 / 2 * |coef|^2`` spares the intercept."""
+    from sklearn.linear_model import LogisticRegression
+
     mean = np.nanmean(x, axis=0)
     std = np.nanstd(x, axis=0)
     std[~(std > 0)] = 1.0
     z = np.nan_to_num((x - mean) / std)
-    a = np.column_stack([np.ones(len(z)), z])
-    w = np.zeros(a.shape[1])
-    reg = np.eye(a.shape[1]) * l2
-    reg[0, 0] = 0
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-np.clip(a @ w, -30, 30)))
-        grad = a.T @ (p - y) + reg @ w
-        hess = (a * (p * (1 - p))[:, None]).T @ a + reg
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return {"mean": mean.tolist(), "std": std.tolist(), "intercept": float(w[0]), "coef": w[1:].tolist()}
+    fit = LogisticRegression(C=1 / l2, tol=1e-10, max_iter=1000).fit(z, y)
+    return {"mean": mean.tolist(), "std": std.tolist(), "intercept": float(fit.intercept_[0]),
+            "coef": fit.coef_[0].tolist()}
 
 
 def logistic_probability(model: dict, x: np.ndarray) -> np.ndarray:
@@ -848,17 +828,20 @@ def tune_combined(features: list[str], cols: dict, mask, labels: np.ndarray, opt
     # The L2 strength, the cut and every diagnostic come from out-of-fold probabilities
     # (5 folds), not from the documents each model was fitted on; the rule itself uses the
     # model fitted on all of them with the chosen strength.
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import PredefinedSplit
+
     xk = x[known]
-    fold = np.empty(len(y), dtype=int)  # 5 folds, stratified: every fold sees both classes
+    fold = np.empty(len(y), dtype=int)  # 5 folds, stratified: every fold sees both classes, whatever their order
     for cls in (0.0, 1.0):
         fold[y == cls] = np.arange(int((y == cls).sum())) % 5
+    folds = list(PredefinedSplit(fold).split())
     best = None
     for l2 in L2_GRID:
         oof = np.empty(len(y))
-        for k in range(5):
-            oof[fold == k] = logistic_probability(fit_logistic(xk[fold != k], y[fold != k], l2=l2), xk[fold == k])
-        p = np.clip(oof, 1e-9, 1 - 1e-9)
-        loss = -float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        for train, test in folds:
+            oof[test] = logistic_probability(fit_logistic(xk[train], y[train], l2=l2), xk[test])
+        loss = float(log_loss(y, np.clip(oof, 1e-9, 1 - 1e-9)))
         if best is None or loss < best[0] - 1e-9:
             best = (loss, l2, oof)
     loss, l2, oof = best

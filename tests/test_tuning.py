@@ -372,3 +372,42 @@ def test_threshold_methods_are_one_registry():
         assert "".join(f"{m.name}: {m.help}".split()) in out
     assert all(order[-1] == "percentile" for order in METHOD_ORDER.values())  # something always places a cut
     assert set(METHOD_ORDER) == {"auto", *METHODS}
+
+
+def _synthetic():
+    """Fixed data on which the hand-written statistics gave the values below (before they
+    moved to scikit-learn and SciPy)."""
+    rng = np.random.default_rng(7)
+    bimodal = np.r_[rng.normal(1.8, 0.15, 600), rng.normal(2.6, 0.2, 400)]
+    unimodal = rng.normal(2.2, 0.3, 800)
+    n = 600
+    y = (rng.random(n) < 0.3).astype(float)
+    x = np.column_stack([rng.normal(0, 1, n) + 1.2 * y, rng.normal(0, 1, n) - 0.8 * y, rng.normal(0, 1, n)])
+    x[rng.random(n) < 0.05, 1] = np.nan
+    return bimodal, unimodal, x, y, x[:, 0] + rng.normal(0, 0.5, n)
+
+
+def test_the_statistics_libraries_give_the_thresholds_of_the_hand_written_code():
+    """scikit-learn's EM, BIC, logistic regression and ROC/PR, SciPy's moments: the values
+    the hand-written versions gave on the same data, to the stated tolerances."""
+    from winnow.pipeline.tuning import (bimodality_coefficient, choose_labelled_cut, fit_mixture, mixture_cut,
+                                        roc_auc, tune_combined)
+
+    bimodal, unimodal, x, y, s = _synthetic()
+    fit = fit_mixture(bimodal)
+    assert fit.bimodal
+    assert mixture_cut(fit) == pytest.approx(2.150045431092588, rel=1e-5)  # the threshold
+    assert fit.means == pytest.approx((1.7807739006897125, 2.6043156502960154), rel=1e-5)
+    assert (fit.bic1, fit.bic2) == pytest.approx((1187.1473999386897, 501.3308638203797), rel=1e-8)
+    assert bimodality_coefficient(bimodal) == pytest.approx(0.6868441463086301, rel=1e-12)
+    flat = fit_mixture(unimodal)  # not bimodal: the percentile method places the cut either way
+    assert not flat.bimodal and (flat.bic1, flat.bic2) == pytest.approx((421.41257726400283, 437.1210427297258),
+                                                                         rel=1e-6)
+    assert roc_auc(s, y) == pytest.approx(0.7461218965219815, rel=1e-12)
+    assert choose_labelled_cut(s, y.astype(int)) == (pytest.approx(0.5999716479186439, rel=1e-12), "maximum F1")
+    cols = {"a": list(x[:, 0]), "b": list(x[:, 1]), "c": list(x[:, 2])}
+    rule = tune_combined(["a", "b", "c"], cols, np.ones(len(y), bool), y, TuneOptions())
+    assert rule["value"] == pytest.approx(0.3078899347717402, rel=1e-6)  # the combined rule's cut
+    assert rule["combined"]["coef"] == pytest.approx([1.2277485445845278, -0.670266769429726, -0.25196442374143324],
+                                                     rel=1e-6)
+    assert rule["combined"]["l2"] == 1.0
