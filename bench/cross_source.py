@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.shared_corpora import DATA, WORK, labelled, require_data, split_of, web_texts, write_jsonl  # noqa: E402
 
 from winnow.models import Scorer, load_model_set  # noqa: E402
-from winnow.models.classifier import LabelledSource, train_classifier  # noqa: E402
+from winnow.models.classifier import LabelledSource, fasttext_text, train_classifier  # noqa: E402
 from winnow.models.kenlm_lm import train_kenlm  # noqa: E402
 from winnow.models.normalize import normalize_lines  # noqa: E402
 from winnow.models.textio import TextSource  # noqa: E402
@@ -72,9 +72,8 @@ def log(msg: str) -> None:
 
 
 def fasttext_line(text: str) -> str:
-    import re
-
-    return " ".join(re.sub(r"([^\w\s])", r" \1 ", " ".join(normalize_lines(text))).split())
+    """The text as Winnow's fastText classifier reads it (normalized words, punctuation apart)."""
+    return fasttext_text(normalize_lines(text))
 
 
 def train_fasttext(train: list[dict], work: Path):
@@ -130,7 +129,8 @@ def with_shared_models(base: Path, folder: Path) -> None:
 
 def fold_models(base: Path, folder: Path, train: list[dict]) -> Path:
     """A model set for one fold: the shared tokenizer and clean LM, and harmful, benign and
-    classifier models trained on ``train``."""
+    (linear) classifier models trained on ``train``; beside it (``<fold>/fasttext/en``), the
+    same model set with Winnow's fastText classifier instead."""
     with_shared_models(base, folder)
     data = folder.parent / "data"
     harmful = write_jsonl(data / "harmful.jsonl", [r["text"] for r in train if r["label"] == 1])
@@ -142,6 +142,14 @@ def fold_models(base: Path, folder: Path, train: list[dict]) -> Path:
         for r in train:
             f.write(json.dumps({"text": r["text"], "label": r["label"]}, ensure_ascii=False) + "\n")
     train_classifier(LabelledSource([labelled_path]), folder, "en", label_meaning="harmful")
+    ft = folder.parent / "fasttext" / "en"
+    if ft.exists():
+        shutil.rmtree(ft)
+    ft.mkdir(parents=True)
+    for f in folder.iterdir():
+        if not f.name.startswith("classifier"):
+            shutil.copy(f, ft / f.name)
+    train_classifier(LabelledSource([labelled_path]), ft, "en", label_meaning="harmful", kind="fasttext")
     return folder
 
 
@@ -185,18 +193,22 @@ def loso(root: Path, sources: list[str]) -> list[dict]:
         folder = fold_models(base, root / f"fold-{held}" / "en", train)
         model_set = load_model_set(folder.parent, "en")
         scorer, directions = Scorer(model_set), score_directions(model_set)
+        ft_scorer = Scorer(load_model_set(folder.parent / "fasttext", "en"))
         dev_y = np.array([r["label"] for r in dev])
-        model = tune_combined(COMBINED, score(scorer, dev), np.ones(len(dev), dtype=bool), dev_y,
-                              TuneOptions())["combined"]
+        every = np.ones(len(dev), dtype=bool)
+        model = tune_combined(COMBINED, score(scorer, dev), every, dev_y, TuneOptions())["combined"]
+        ft_model = tune_combined(COMBINED, score(ft_scorer, dev), every, dev_y, TuneOptions())["combined"]
         baseline = train_fasttext(train, folder.parent)
         tests = {held: data[held]} if held != "in-domain" else \
             {s: [r for r in data[s] if split_of(r) != "train"] for s in SOURCES}
         for name, test in tests.items():
-            test_cols = score(scorer, test)
+            test_cols, ft_cols = score(scorer, test), score(ft_scorer, test)
             y = np.array([r["label"] for r in test])
             row = {"fold": held, "test": name, "n": len(test), "prevalence": round(float(y.mean()), 3),
                    **{k: round(v, 3) for k, v in aucs(test_cols, y, directions).items()},
                    "combined": round(combined_auc(model, test_cols, y), 3),
+                   "classifier_fasttext": round(aucs(ft_cols, y, directions)["classifier_prob"], 3),
+                   "combined_fasttext": round(combined_auc(ft_model, ft_cols, y), 3),
                    "weights": dict(zip(model["features"], np.round(model["coef"], 2).tolist())),
                    "fasttext": round(fasttext_auc(baseline, test), 3)}
             results.append(row)

@@ -169,26 +169,25 @@ class ModelSet:
             "models": {n: {"kind": m.kind, "role": m.role, "sha256": m.sha256,
                            "order": m.manifest["params"].get("order"),
                            "parameters": m.manifest["params"].get("parameters")} for n, m in self.lms.items()},
-            **({"classifier": {"name": self.classifier.name, "label_meaning": self.classifier.label_meaning,
+            **({"classifier": {"name": self.classifier.name, "kind": self.classifier.kind,
+                               "label_meaning": self.classifier.label_meaning,
                                "sha256": self.classifier.sha256}} if self.classifier else {}),
         }
 
 
 def _load_classifier(path: Path, manifest: dict, lang: str, tok_sha: str, loaded):
-    from .classifier import CLASSIFIER_FILE, load_classifier
+    from .classifier import load_classifier
 
     if manifest["lang"] != lang:
         raise WinnowModelError(f"{path}: classifier is for {manifest['lang']!r}, folder is for {lang!r}")
-    if manifest["tokenizer"]["sha256"] != tok_sha:
+    if "tokenizer" in manifest and manifest["tokenizer"]["sha256"] != tok_sha:  # a linear one reads pieces
         raise WinnowModelError(f"{path}: classifier {manifest['name']!r} was trained on pieces of a different "
                                f"tokenizer than {path.parent / 'sentencepiece.model'}; retrain it with "
                                f"`winnow train classifier --lang {lang} ...`")
     if loaded is not None:
         raise WinnowModelError(f"{path}: a second classifier in {path.parent} (the first is {loaded.name!r}); a "
                                f"language has one classifier, whose score is classifier_prob")
-    if CLASSIFIER_FILE not in manifest["files"]:
-        raise WinnowModelError(f"{path}: classifier {manifest['name']!r} does not list {CLASSIFIER_FILE!r}")
-    return load_classifier(model_file(path, CLASSIFIER_FILE), manifest)
+    return load_classifier(path, manifest, lambda name: model_file(path, name))
 
 
 def _load_tokenizer(spm, path: Path):

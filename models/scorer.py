@@ -117,7 +117,7 @@ class Scorer:
                 line_scores[name] = self._score_lines(lm, ids, lens)
 
         classifier = self.model_set.classifier
-        probs = classifier.probability([ids[a:b] for a, b in bounds]) if classifier is not None else None
+        probs = classifier.probability([ids[a:b] for a, b in bounds], doc_lines) if classifier is not None else None
         share_pair = self._ratio_pairs.get("kenlm")
         if share_pair and not set(share_pair) <= set(line_scores):
             share_pair = None

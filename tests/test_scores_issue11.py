@@ -92,7 +92,7 @@ def copy_root(src: Path, dest: Path) -> Path:
 
 def test_cli_trains_a_classifier_and_records_what_it_read(cls_root):
     root = cls_root["root"]
-    assert "harmful classifier for en: classifier.npz" in cls_root["stdout"]
+    assert "harmful linear classifier for en: classifier.npz" in cls_root["stdout"]
     assert "12 texts labelled 1, 36 labelled 0, 2 skipped" in cls_root["stdout"]
     assert "skipped record" in cls_root["stderr"]  # the broken line is said, not silently lost
 
@@ -150,6 +150,38 @@ def test_classifier_prob_is_higher_for_harmful_texts(cls_root, tmp_path):
     assert [d["classifier_prob"] for d in api[:-2]] == pytest.approx([r["classifier_prob"] for r in rows],
                                                                       rel=1e-12)
     assert math.isnan(api[-2]["classifier_prob"]) and math.isnan(api[-1]["classifier_prob"])
+
+
+def test_a_fasttext_classifier_trains_from_the_cli_and_scores(cls_root, tmp_path):
+    """--kind fasttext: the manifest says so (and which seed trained: fastText may stop with
+    "Encountered NaN" and is retried); it scores like the linear kind, and a damaged file is
+    a model error in one line."""
+    root = copy_root(cls_root["root"], tmp_path / "models")
+    for name in ("classifier.npz", "classifier.manifest.json"):
+        (root / "en" / name).unlink()
+    res = train_cli(root, cls_root["labelled"], "harmful", "--kind", "fasttext")
+    assert "harmful fasttext classifier for en: classifier.bin" in res.stdout
+    m = json.loads((root / "en" / "classifier.manifest.json").read_text())
+    assert (m["kind"], m["params"]["dim"], m["params"]["wordNgrams"]) == ("fasttext", 50, 2)
+    assert 0 <= m["params"]["seed"] == m["params"]["failed_attempts"] < 20 and "tokenizer" not in m
+    assert m["training_data"]["labels"] == {"0": 36, "1": 12}
+    assert not list((root / "en").glob(".train-*"))  # the training file is gone
+    (line,) = [l for l in winnow("models", root).stdout.splitlines() if "role=classifier" in l]
+    assert line.split()[:2] == ["classifier", "fasttext"]
+
+    scorer = Scorer(ModelSet.load(root / "en"))
+    rows = scorer.score_dicts(["Shut up you stupid worthless idiot, nobody wants you here."] + HARMFUL[:3]
+                              + CLEAN[:4] + [""])
+    probs = [r["classifier_prob"] for r in rows]
+    assert all(0 <= p <= 1 for p in probs[:-1]) and math.isnan(probs[-1])
+    assert np.mean(probs[:4]) > np.mean(probs[4:8])
+
+    data = bytearray((root / "en" / "classifier.bin").read_bytes())
+    (root / "en" / "classifier.bin").write_bytes(bytes(data[: len(data) // 3]))
+    m["files"]["classifier.bin"] = file_entry(root / "en" / "classifier.bin")  # a manifest that matches the damage
+    (root / "en" / "classifier.manifest.json").write_text(json.dumps(m))
+    with pytest.raises(WinnowModelError, match="classifier.bin: not a fastText classifier as trained"):
+        ModelSet.load(root / "en")
 
 
 def test_retraining_on_the_same_data_gives_the_same_file(cls_root, tmp_path):
@@ -386,12 +418,12 @@ def test_harmful_share_compares_with_the_benign_lm_when_there_is_one(models_copy
 # --- 5. end to end: score-only run, tune, route ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("meaning", ["harmful", "low_quality"])
-def test_score_only_run_tune_and_route_with_a_classifier(models_copy, tmp_path, capsys, meaning):
+@pytest.mark.parametrize("meaning, kind", [("harmful", "linear"), ("low_quality", "linear"), ("harmful", "fasttext")])
+def test_score_only_run_tune_and_route_with_a_classifier(models_copy, tmp_path, capsys, meaning, kind):
     from winnow.pipeline.cli import main
 
     labelled = write_labelled(tmp_path / "labelled.jsonl")
-    train_cli(models_copy, labelled, meaning)
+    train_cli(models_copy, labelled, meaning, "--kind", kind)
     (tmp_path / "in").mkdir()
     texts = HARMFUL + BENIGN + CLEAN
     (tmp_path / "in" / "docs.jsonl").write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n"
@@ -407,7 +439,8 @@ def test_score_only_run_tune_and_route_with_a_classifier(models_copy, tmp_path, 
     by_id = {r["doc_id"]: r["classifier_prob"] for r in en}
     harm = [by_id[f"d{i}"] for i in range(len(HARMFUL)) if f"d{i}" in by_id]
     clean = [by_id[f"d{i}"] for i in range(len(HARMFUL) + len(BENIGN), len(texts)) if f"d{i}" in by_id]
-    assert np.mean(harm) > np.mean(clean) + 0.5
+    # fastText on 48 texts separates them less than the linear model, but in the same order
+    assert np.mean(harm) > np.mean(clean) + (0.5 if kind == "linear" else 0.03)
 
     tune_args = ["tune", "--scored", str(scored), "--models", str(models_copy), "--output", str(th_file)]
     if meaning == "low_quality":  # with the clean PP, two quality scores: by default one combined rule
