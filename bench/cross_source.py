@@ -27,11 +27,12 @@ shared web pages (dragnet), of a prose-vs-web classifier (no human labels), and 
 F1 for the low-quality class at keep 60%; the quality rule ``tune`` writes without labels;
 with the labels, out of fold (5 folds), tune's combined rule.
 
-First run (2026-12-02, about 10 minutes on 2 cores; the table is in the README's
-Performance section): leave-one-source-out mean ROC-AUC, best Winnow score 0.659 (the
-combined 0.658, the classifier 0.656) against fastText's 0.655. It is at or above fastText
-on six of the eight sources, and below on fortunes (0.565 against 0.595) and HateCheck
-(0.611 against 0.643). In domain: 0.801 (best score; combined 0.800) against 0.789. On webq: clean PP 0.807, the
+Last run (2026-12-02, about 12 minutes on 2 cores; the table is in the README's
+Performance section): leave-one-source-out mean ROC-AUC, the linear classifier 0.656, the
+combined score 0.658 (0.656 with the fastText kind), the fastText kind 0.655 = the
+baseline's 0.655; the best Winnow score is at or above the baseline on all eight sources
+(fortunes: the fastText kind, 0.595; HateCheck: the combined score with it, 0.648 against
+0.643). In domain: best 0.813, combined 0.800, against 0.789. On webq: clean PP 0.807, the
 prose-vs-web classifier 0.826, tune's quality rule without labels (mean z-score of clean PP,
 contrast and classifier) 0.861 with F1 0.743 at its cut; with the labels, out of fold, 0.880.
 """

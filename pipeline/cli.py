@@ -430,10 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "sample of the corpus to filter, on which each rule's drop rate is checked")
     _add_models_arg(tu)
     tu.add_argument("--output", "-o", required=True, metavar="THRESHOLDS.json")
-    from .tuning import METHODS
+    from .tuning import METHOD_ORDER, METHODS
 
     tu.add_argument("--method", choices=["auto", *METHODS], default="auto",
-                    help="auto (the default) tries " + ", then ".join(METHODS) + "; the first that applies places "
+                    help="auto (the default) tries " + ", then ".join(METHOD_ORDER["auto"]) + "; the first that applies places "
                          "the cut. " + "; ".join(f"{m.name}: {m.help}" for m in METHODS.values()))
     tu.add_argument("--labels", metavar="FILE", help="id,label CSV/TSV or JSONL {id, label}; 1 = bad, 0 = good")
     tu.add_argument("--label-meaning", choices=["harmful", "low_quality"],
@@ -817,15 +817,17 @@ def cmd_tune(args) -> int:
     from .routing import manifest_directions, manifest_models, manifest_reasons
     from .tuning import TuneOptions, load_scored, read_labels, require_statistics, tune
 
-    require_statistics()
-
     import pyarrow as pa
 
+    require_statistics()
+    if not 0 < args.max_drop <= 100:  # options first: before any file is read
+        raise UsageError("--max-drop is a percentage in (0, 100]")
+    for flag, value in (("--keep-percent", args.keep_percent), ("--harmful-percent", args.harmful_percent)):
+        if not 0 < value < 100:
+            raise UsageError(f"{flag} is a percentage between 0 and 100 (exclusive), got {value:g}")
     directions = manifest_directions(args.models)
     table = pa.concat_tables([load_scored(folder) for folder in args.scored])
     labels = read_labels(args.labels) if args.labels else None
-    if not 0 < args.max_drop <= 100:
-        raise UsageError("--max-drop is a percentage in (0, 100]")
     opts = TuneOptions(method=args.method, keep_percent=args.keep_percent, harmful_percent=args.harmful_percent,
                        target_precision=args.target_precision, target_recall=args.target_recall, beta=args.beta,
                        prevalence=args.prevalence, seed=args.seed, min_docs=args.min_docs,
@@ -1024,8 +1026,9 @@ def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
     return [s for a in parser._actions for s in a.option_strings if s.startswith("--")]  # noqa: SLF001
 
 
-def beam_option_flags() -> set[str]:
-    """Every ``--option`` Beam's pipeline options know (Beam's own way of listing them)."""
+def beam_option_flags() -> dict[str, bool]:
+    """Every ``--option`` Beam's pipeline options know (Beam's own way of listing them) ->
+    whether it takes a value."""
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
     parser = _BeamArgumentParser(allow_abbrev=False)
@@ -1034,7 +1037,8 @@ def beam_option_flags() -> set[str]:
         classes.setdefault(str(cls), cls)
     for cls in classes.values():
         cls._add_argparse_args(parser)  # noqa: SLF001
-    return {s for s in parser._option_string_actions if s.startswith("--")}  # noqa: SLF001
+    return {s: action.nargs != 0 for s, action in parser._option_string_actions.items()  # noqa: SLF001
+            if s.startswith("--")}
 
 
 def split_engine_args(rest: list[str], command: argparse.ArgumentParser, *, beam: bool) -> list[str]:
@@ -1044,16 +1048,16 @@ def split_engine_args(rest: list[str], command: argparse.ArgumentParser, *, beam
     go to Beam unchecked."""
     import difflib
 
-    known = beam_option_flags() if beam else set()
-    passed, expect_value = [], False
+    known = beam_option_flags() if beam else {}
+    passed, expect_value = [], None
     for arg in rest:
         name = arg.split("=", 1)[0]
-        if arg.startswith("--") and name in known:
+        if expect_value:
+            passed.append(arg)  # the value of the Beam option before it (it may start with -: -1)
+            expect_value = None
+        elif arg.startswith("--") and name in known:
             passed.append(arg)
-            expect_value = "=" not in arg
-        elif expect_value and not arg.startswith("-"):
-            passed.append(arg)  # the value of the Beam option before it
-            expect_value = False
+            expect_value = name if known[name] and "=" not in arg else None
         else:
             ours = _option_strings(command)
             if not arg.startswith("-"):
@@ -1063,6 +1067,8 @@ def split_engine_args(rest: list[str], command: argparse.ArgumentParser, *, beam
             hint = f"; did you mean {close[0]}?" if close else ""
             where = " (Beam's own options pass through after --)" if beam else ""
             raise UsageError(f"unrecognized option {name}{hint}{where}")
+    if expect_value:
+        raise UsageError(f"Beam's option {expect_value} needs a value")
     return passed
 
 

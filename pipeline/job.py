@@ -58,7 +58,9 @@ class ProcessUnit(beam.DoFn):
 
     def setup(self):
         key = f"processor:{self.config.models}:{hash(str(self.config.thresholds))}:{self.config.keep_unscored}"
-        self.processor = self._shared.acquire(lambda: SharedProcessor(build_processor(self.config)), tag=key).processor
+        # The holder stays referenced: Shared keeps an object only while someone holds it.
+        self._loaded = self._shared.acquire(lambda: SharedProcessor(build_processor(self.config)), tag=key)
+        self.processor = self._loaded.processor
         self.progress = Progress(enabled=self.config.progress)
 
     def process(self, unit: Unit):
@@ -131,8 +133,9 @@ class ScoreSample(beam.DoFn):
         self._shared = shared.Shared()
 
     def setup(self):
-        self.processor = self._shared.acquire(lambda: SharedProcessor(build_processor(self.config)),
-                                              tag=f"sample:{self.config.models}").processor
+        self._loaded = self._shared.acquire(lambda: SharedProcessor(build_processor(self.config)),
+                                              tag=f"sample:{self.config.models}")
+        self.processor = self._loaded.processor
 
     def process(self, drawn: list):
         yield score_sample(drawn, self.processor, self.config)

@@ -662,31 +662,37 @@ def record_document(record: dict, source: str, index: int, options: ReaderOption
 
 
 def input_document(item, options: ReaderOptions, *, source: str, index: int) -> tuple[str, dict]:
-    """An item handed to Winnow from Python (``winnow.Filter``, ``winnow.beam``): a text, or
-    a dict with ``options.text_field`` (and optionally the id and URL fields, and
-    ``source_file`` / ``record_index`` saying where it came from). A document, or the dead
-    letter that says why the item is not one. Without an id, the document's id is a hash
-    of its text, the same on every run."""
+    """An item handed to Winnow from Python (``winnow.Filter``, ``winnow.beam``): a text, a
+    dict with ``options.text_field`` (and optionally the id and URL fields, and
+    ``source_file`` / ``record_index`` saying where it came from; other fields are not
+    read), or a document Winnow's readers made (``ReadDocuments``), taken as it is. A
+    document, or the dead letter that says why the item is not one. Without an id, the
+    document's id is a hash of its text, the same on every run."""
     if isinstance(item, str):
         item = {options.text_field: item}
     if not isinstance(item, dict):
         return _rejected(source, index, "not_an_object", f"a value of type {type(item).__name__}, not a text or a dict",
                          raw=repr(item))
+    if is_winnow_document(item):  # read by winnow.beam.ReadDocuments: kept as it is, provenance and all
+        return DOC, {name: item.get(name) for name in DOCUMENT_FIELDS}
     source = _clean_str(item.get("source_file")) or source
-    index = item["record_index"] if isinstance(item.get("record_index"), int) else index
+    given = item.get("record_index")
+    index = given if isinstance(given, int) and not isinstance(given, bool) else index
     kind, record = record_document(item, source, index, options)
-    # A document Winnow read (winnow.beam.ReadDocuments) keeps its own id and provenance.
-    own_id = _clean_str(item.get("doc_id"), convert=True)
-    if own_id is not None:
-        record["doc_id"] = own_id
-    elif item.get(options.id_field) is None and kind == DOC:
+    if item.get(options.id_field) is None and kind == DOC:
         record["doc_id"] = "sha1:" + hashlib.sha1(record["text"].encode("utf-8")).hexdigest()[:20]
-    for name, kinds in (("record_offset", int), ("warc_record_id", str), ("url", str)):
-        if isinstance(item.get(name), kinds) and record.get(name) is None:
-            record[name] = _clean_str(item[name]) if kinds is str else item[name]
-    if kind == DOC and isinstance(item.get("skip"), str):
-        record["skip"] = item["skip"]
     return kind, record
+
+
+# The fields of a document as the readers make it (see _doc).
+DOCUMENT_FIELDS = ("doc_id", "source_file", "record_index", "record_offset", "url", "warc_record_id", "text", "skip")
+
+
+def is_winnow_document(item: dict) -> bool:
+    """A document as Winnow's readers make it (not a user's record that has a text field)."""
+    return (isinstance(item.get("doc_id"), str) and isinstance(item.get("source_file"), str)
+            and isinstance(item.get("record_index"), int) and isinstance(item.get("text"), str)
+            and set(item) <= set(DOCUMENT_FIELDS))
 
 
 def _read_text(path, raw, options: ReaderOptions, span: Span | None = None):

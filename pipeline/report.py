@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from winnow.schemas.arrow import SCORE_COLUMNS
 
-from winnow.models.perplexity import LOG10, from_scale, scale_of, to_scale
+from winnow.models.perplexity import LOG10, scale_of, to_scale
 
 from .tuning import METHODS, TuneOptions, _json_safe, tune_score
 from .tuning import format_number as _num, is_finite_number as _finite
@@ -393,7 +393,7 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     mag = 10.0 ** math.floor(math.log10(raw))
     step = min((m * mag for m in (1, 2, 5, 10)), key=lambda s: abs(span / s - n))
     first = math.ceil(lo / step - 1e-9)
-    return [round(k * step, 12) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    return [float(f"{k * step:.12g}") for k in range(first, math.floor(hi / step + 1e-9) + 1)]
 
 
 def log_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -408,6 +408,8 @@ def log_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
                   if lo - 1e-9 <= math.log10(m * 10.0 ** k) <= hi + 1e-9]
         if len(values) >= 2 and (not best or abs(len(values) - n) < abs(len(best) - n)):
             best = values
+    if len(best) > 2 * n:  # many decades: every k-th power of ten
+        best = best[::math.ceil(len(best) / n)]
     return best or [v for v in nice_ticks(10.0 ** lo, 10.0 ** hi, n) if v > 0]
 
 

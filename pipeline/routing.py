@@ -163,7 +163,7 @@ class CascadeRule(ThresholdRule):
 @dataclass(frozen=True)
 class CombinedRule(Rule):
     """Drop when the logistic model over several scores (``model``: features, mean, std,
-    coef, intercept) gives a probability of at least ``value``."""
+    coef, intercept) gives a probability above ``value``."""
 
     value: float
     reason: str

@@ -8,7 +8,9 @@ when the unit is done, so a shard is either complete or absent and a rerun repla
 Everything that writes the output (``winnow run``, ``sample``, ``route``, the Spark engine,
 ``winnow.beam.WriteShards``) goes through :class:`ShardWriter`; everything that reads it
 back (``route``, ``tune``, ``report``) through :func:`document_shards`,
-:func:`dead_letter_files` and :func:`read_rows`. Another format would change this file.
+:func:`dead_letter_files` and :func:`read_rows`. Another format would change this file,
+and the two places that recognize its names: ``commit.layout_files`` (what a finalize may
+remove) and ``units._SHARD_NAME`` (a shard's unit).
 """
 from __future__ import annotations
 

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-import posixpath
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass
 
-from winnow.models import fs
 from winnow.models.langid import LanguageIdentifier
 from winnow.models.scorer import Scorer, column, ratio_pairs
 from winnow.schemas.arrow import SCORE_COLUMNS
@@ -25,8 +21,6 @@ from .readers import REJECTED  # the route of a dead letter, as readers tag one
 from .routing import DROP, KEEP, SCORED, UNDETERMINED, Router
 
 log = logging.getLogger(__name__)
-
-
 
 # --lang-min-prob's default: on the shared English sets, texts sent to another language fall
 # from 4.19% to 1.08% (P 0.5: 1.41%, 0.7: 0.74%), and 21% of non-English sentences would be

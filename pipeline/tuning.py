@@ -120,7 +120,7 @@ def fit_mixture(x: np.ndarray, *, iters: int = 1000, tol: float = 1e-9) -> Mixtu
     x = np.asarray(x, dtype=float)
     column = x.reshape(-1, 1)
     sd_all = max(float(x.std()), 1e-6)
-    floor = (sd_all * 1e-3) ** 2  # keeps a component from collapsing onto one value
+    floor = max((sd_all * 1e-3) ** 2, 1e-12)  # keeps a component from collapsing onto one value
     one = GaussianMixture(1, reg_covar=floor, tol=tol, max_iter=iters).fit(column)
     mu = np.quantile(x, [0.25, 0.75]).astype(float)
     if mu[0] == mu[1]:
@@ -176,7 +176,7 @@ def roc_auc(bad_score: np.ndarray, y: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(y)
-    if y.min(initial=0) == y.max(initial=0):
+    if len(np.unique(y)) < 2:
         return float("nan")
     return float(roc_auc_score(y, bad_score))
 
@@ -419,7 +419,6 @@ def tune_score(score: str, direction: str, values: np.ndarray, opts: TuneOptions
     fit = fit_mixture(x)
     out["mixture"] = fit.as_dict()
     drop_fraction = (1 - opts.keep_percent / 100) if reason == "low_quality" else opts.harmful_percent / 100
-    pct_cut = percentile_cut(x, direction, drop_fraction)
     y = None
     if labels is not None:
         y = labels[finite]
@@ -590,10 +589,16 @@ def read_labels(path: str) -> dict[str, int]:
     labels: dict[str, int] = {}
     with fs.text_stream(path) as f:
         if path.endswith((".jsonl", ".json")):
-            for line in f:
+            for number, line in enumerate(f, 1):
                 if line.strip():
-                    r = json.loads(line)
-                    labels[str(r["id"])] = _label(r["label"], path)
+                    try:
+                        r = json.loads(line)
+                        labels[str(r["id"])] = _label(r["label"], path)
+                    except (ValueError, KeyError, TypeError) as exc:
+                        if isinstance(exc, UsageError):
+                            raise
+                        raise UsageError(f"{path}, line {number}: expected a JSON object with \"id\" and \"label\" "
+                                         f"(1 bad, 0 good) ({type(exc).__name__}: {exc})") from None
             return labels
         dialect = "excel-tab" if path.endswith(".tsv") else "excel"
         for row in csv.reader(f, dialect=dialect):
@@ -604,8 +609,11 @@ def read_labels(path: str) -> dict[str, int]:
 
 
 def _label(value, path: str) -> int:
-    label = int(value)
-    if label not in (0, 1):
+    try:
+        label = int(value)
+    except (TypeError, ValueError):
+        label = None
+    if label not in (0, 1) or isinstance(value, bool):
         raise UsageError(f"{path}: labels are 1 (bad) or 0 (good), got {value!r}")
     return label
 

@@ -104,3 +104,59 @@ def test_bad_models_or_thresholds_fail_when_the_pipeline_is_built(models_root, t
         p | beam.Create(TEXTS) | FilterDocuments(models=str(models_root), thresholds=str(bad))
     with pytest.raises(WinnowModelError, match="models root not found"):
         p | "Again" >> beam.Create(TEXTS) | "Filter2" >> FilterDocuments(models=str(tmp_path / "none"))
+
+
+def test_write_shards_refuses_a_folder_that_holds_another_output(models_root, thresholds_file, tmp_path):
+    """Its last step removes the shards it did not write: a winnow run output, or shards of
+    unknown origin, are refused when the pipeline is built; its own earlier output is replaced."""
+    from winnow.models.errors import UsageError
+
+    run_out = tmp_path / "run"
+    run(models_root, [SAMPLE_WEB / "sample.jsonl"], run_out)
+    with pytest.raises(UsageError, match="holds the output of a winnow command"):
+        TestPipeline() | beam.Create([{"doc_id": "x"}]) | WriteShards(str(run_out))
+    stray = tmp_path / "stray" / "route=keep" / "lang=en"
+    stray.mkdir(parents=True)
+    (stray / "part-x.parquet").write_bytes(b"not ours")
+    with pytest.raises(UsageError, match="WriteShards did not write"):
+        TestPipeline() | beam.Create([{"doc_id": "x"}]) | WriteShards(str(tmp_path / "stray"))
+    out = tmp_path / "ours"
+    for texts in (TEXTS, TEXTS[:1]):  # the second pipeline replaces the first one's output
+        with TestPipeline() as p:
+            routed = p | beam.Create(texts) | ScoreDocuments(models=str(models_root))
+            (routed.scored, routed.rejected) | beam.Flatten() | WriteShards(str(out), score_only=True)
+        summary = json.loads((out / "_SUMMARY.json").read_text())
+        assert summary["read"] == summary["scored"] == len(texts) and summary["score_only"]
+        assert len(output_rows(out)[0]) == len(texts)
+
+
+def test_windowed_documents_and_their_own_text_field(models_root, thresholds_file, tmp_path):
+    """Documents in fixed windows (someone else's streaming-style pipeline) are filtered and
+    written; ReadDocuments' documents pass FilterDocuments whatever the reader's text field."""
+    from apache_beam.transforms import window
+
+    from winnow.pipeline.readers import ReaderOptions
+
+    out = tmp_path / "out"
+    with TestPipeline() as p:
+        docs = (p | beam.Create([(t, i * 100) for i, t in enumerate(TEXTS)])
+                | beam.Map(lambda kv: window.TimestampedValue(kv[0], kv[1])) | beam.WindowInto(window.FixedWindows(50)))
+        routed = docs | FilterDocuments(models=str(models_root), thresholds=str(thresholds_file))
+        (routed.kept, routed.dropped, routed.rejected) | beam.Flatten() | WriteShards(str(out))
+    assert json.loads((out / "_SUMMARY.json").read_text())["read"] == 3
+
+    src = tmp_path / "content.jsonl"
+    src.write_text("".join(json.dumps({"content": t}) + "\n" for t in TEXTS))
+    reader = ReaderOptions(text_field="content")
+    with TestPipeline() as p:
+        read = p | ReadDocuments([str(src)], reader=reader)
+        routed = read.documents | FilterDocuments(models=str(models_root), thresholds=str(thresholds_file),
+                                                  reader=reader)
+        assert_that(routed.rejected | beam.combiners.Count.Globally(), equal_to([0]), label="none rejected")
+        assert_that((routed.kept, routed.dropped) | beam.Flatten() | beam.Map(lambda r: r["source_file"]),
+                    equal_to([str(src)] * 3), label="provenance kept")
+
+
+def test_read_documents_fails_when_built_on_a_pattern_that_matches_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no input files match"):
+        TestPipeline() | ReadDocuments([str(tmp_path / "nothing-*.jsonl")])

@@ -129,6 +129,11 @@ def test_a_mistyped_option_is_an_error_naming_the_closest(models_root, tmp_path,
     assert code == 2 and "did you mean --direct_num_workers?" in err
     code, _, err = _cli(["score", "--models", models_root, "--input", TEXT / "en_clean.txt", "--runner", "X"], capsys)
     assert code == 2 and "unrecognized option --runner" in err  # score runs no Beam job
+    # A Beam flag that takes no value does not swallow the argument after it.
+    code, _, err = _cli(base + ["--save_main_session", "stray.jsonl"], capsys)
+    assert code == 2 and "unexpected argument 'stray.jsonl'" in err
+    code, _, err = _cli(base + ["--runner"], capsys)
+    assert code == 2 and "Beam's option --runner needs a value" in err
 
 
 def test_beam_options_pass_through_and_v_is_winnows(models_root, tmp_path, capsys, monkeypatch):
@@ -144,10 +149,10 @@ def test_beam_options_pass_through_and_v_is_winnows(models_root, tmp_path, capsy
 
     monkeypatch.setattr(cli, "_run_engine", fake_run)
     code, _, _ = _cli(["run", "--input", TEXT / "en_clean.txt", "--models", models_root, "--score-only",
-                       "--output", tmp_path / "o", "-v", "--direct_num_workers", "2",
+                       "--output", tmp_path / "o", "-v", "--direct_num_workers", "2", "--max_num_workers", "-1",
                        "--", "--my_runner_flag=1"], capsys)
     assert code == 1
-    assert seen["beam_args"][:3] == ("--direct_num_workers", "2", "--my_runner_flag=1")
+    assert seen["beam_args"][:5] == ("--direct_num_workers", "2", "--max_num_workers", "-1", "--my_runner_flag=1")
     assert seen["level"] == 10 and "--default_sdk_harness_log_level=DEBUG" in seen["beam_args"]
     _cli(["run", "--input", TEXT / "en_clean.txt", "--models", models_root, "--score-only", "--output",
           tmp_path / "o", "-q"], capsys)
@@ -181,3 +186,18 @@ def test_module_docstring_lists_every_command():
 
     for name in cli._commands(cli.build_parser()):
         assert f"winnow {name}" in " ".join(cli.__doc__.split()), name
+
+
+def test_bad_labels_and_percentages_are_usage_errors(models_root, tmp_path, capsys):
+    out = tmp_path / "scored"
+    assert _cli(["run", "--input", TEXT / "en_clean.txt", "--models", models_root, "--score-only", "--output", out,
+                 "--no-report", "-q"], capsys)[0] == 0
+    tune = ["tune", "--scored", out, "--models", models_root, "--output", tmp_path / "t.json"]
+    code, _, err = _cli(tune + ["--keep-percent", "150"], capsys)
+    assert code == 2 and "--keep-percent is a percentage between 0 and 100" in err
+    for content, says in (('{"id": "a", "label": "bad"}\n', "labels are 1 (bad) or 0 (good)"),
+                          ('{"id": "a", "label": \n', 'line 1: expected a JSON object with "id" and "label"'),
+                          ('{"label": 1}\n', "KeyError")):
+        (tmp_path / "labels.jsonl").write_text(content)
+        code, _, err = _cli(tune + ["--labels", tmp_path / "labels.jsonl"], capsys)
+        assert code == 2 and says in err and "Traceback" not in err, err

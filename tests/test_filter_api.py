@@ -54,3 +54,12 @@ def test_readme_example_runs(models_root, thresholds_file, monkeypatch, tmp_path
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own README
     assert scope["rows"][0]["route"] in ("keep", "drop")
+
+
+def test_one_text_is_one_row_and_user_fields_are_not_winnows(models_root):
+    f = Filter(models=str(models_root))
+    assert len(f.decide("Hello there, this is one text about the weather.")) == 1
+    row = f.decide([{"id": "b", "doc_id": "a", "skip": "my_flag", "record_index": True,
+                     "text": "A plain sentence about the town's new library and its opening hours."}])[0]
+    assert row["doc_id"] == "b" and row["route"] == "scored" and row["reason"] is None  # skip is the user's field
+    assert row["record_index"] == 0

@@ -42,7 +42,9 @@ class Filter:
         self.reader = reader
         self.processor = build_processor(self.config)
         if lang_fallback and lang_fallback not in self.processor.scorers:
-            raise ValueError(f"lang_fallback {lang_fallback!r} has no model set under {models} "
+            from winnow.models.errors import UsageError
+
+            raise UsageError(f"lang_fallback {lang_fallback!r} has no model set under {models} "
                              f"(there: {', '.join(self.languages)})")
 
     @property
@@ -56,7 +58,9 @@ class Filter:
 
     def decide(self, items: Iterable) -> list[dict]:
         """One row per item (a text, or a dict with a ``text`` field and optionally ``id``,
-        ``url``), in the order given."""
+        ``url``), in the order given; a single text or dict gives a list of one row."""
+        if isinstance(items, (str, dict)):
+            items = [items]  # one text or record: one row, not one per character
         rows: list[dict] = []
         batch: list[tuple[int, dict]] = []
 

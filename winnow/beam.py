@@ -80,6 +80,9 @@ class ReadDocuments(beam.PTransform):
         self.reader, self.split_bytes = reader, split_bytes
 
     def expand(self, pbegin):
+        from winnow.pipeline.units import find_inputs
+
+        find_inputs(self.patterns)  # a pattern that matches nothing fails now, not on a worker
         return (pbegin
                 | "Plan" >> PlanUnits(self.patterns, self.reader, self.split_bytes)
                 | "ReadUnits" >> beam.ParDo(_ReadUnit(self.reader)).with_outputs(REJECTED, main=DOCUMENTS))
@@ -95,7 +98,9 @@ class _ScoreAndRoute(beam.DoFn):
     def setup(self):
         c = self.config
         key = f"filter:{c.models}:{hash(str(c.thresholds))}:{c.keep_unscored}:{c.lang_fallback}:{c.lang_min_prob}"
-        self.processor = self._shared.acquire(lambda: SharedProcessor(build_processor(c)), tag=key).processor
+        # The holder stays referenced: Shared keeps an object only while someone holds it.
+        self._loaded = self._shared.acquire(lambda: SharedProcessor(build_processor(c)), tag=key)
+        self.processor = self._loaded.processor
 
     def process(self, batch):
         docs = []
@@ -149,7 +154,9 @@ class FilterDocuments(beam.PTransform):
         if self.config.thresholds:
             load_thresholds_dict(self.config.thresholds, sets, source="thresholds")
         if self.config.lang_fallback and self.config.lang_fallback not in sets:
-            raise ValueError(f"lang_fallback {self.config.lang_fallback!r} has no model set under "
+            from winnow.models.errors import UsageError
+
+            raise UsageError(f"lang_fallback {self.config.lang_fallback!r} has no model set under "
                              f"{self.config.models} (there: {', '.join(sets)})")
         return (docs
                 | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.batch_size)
@@ -175,6 +182,7 @@ class _WriteBundle(beam.DoFn):
         self.writer = ShardWriter(self.output, f"bundle-{uuid.uuid4().hex[:16]}")
         self.counts: dict[str, Counter] = {}  # source file -> (route, lang, reason) -> n
         self.bytes: Counter = Counter()
+        self.fallback: Counter = Counter()  # documents scored with --lang-fallback's models
 
     def process(self, row: dict):
         route = row.get("route", REJECTED)  # a dead letter has no route
@@ -185,6 +193,7 @@ class _WriteBundle(beam.DoFn):
             self.writer.add(row)
             key = (route, row["lang"], row["reason"])
             self.bytes[row["source_file"]] += len(row["text"].encode("utf-8"))
+            self.fallback[row["source_file"]] += bool(row.get("lang_fallback"))
         self.counts.setdefault(row["source_file"], Counter())[key] += 1
 
     def finish_bundle(self):
@@ -199,7 +208,37 @@ class _WriteBundle(beam.DoFn):
             # The bundle's files go with its first source; every source has its counts.
             result = unit_result(self.output, source, self.writer.key, counts, written if i == 0 else [],
                                  self.bytes[source])
-            yield GlobalWindows.windowed_value(result)
+            yield GlobalWindows.windowed_value({**result, "lang_fallback": self.fallback[source]})
+
+
+BEAM_MODE = "beam-transform"  # the summary's mode: an output WriteShards wrote
+
+
+def _check_output(output: str) -> None:
+    """When the pipeline is built: refuse an output that holds something else than an earlier
+    WriteShards output (a `winnow run`'s, say: its last step would remove their shards), and
+    remove an earlier summary, so that a pipeline that fails leaves none behind."""
+    import json
+
+    from winnow.models import fs
+    from winnow.models.errors import UsageError
+    from winnow.pipeline.commit import CONTROL, SUMMARY_FILE, layout_files
+
+    if fs.exists(fs.join(output, CONTROL)):
+        raise UsageError(f"{output} holds the output of a winnow command (its {CONTROL}/ folder); WriteShards "
+                         f"needs a folder of its own")
+    summary = fs.join(output, SUMMARY_FILE)
+    try:
+        earlier = json.loads(fs.read_text(summary))
+    except FileNotFoundError:
+        earlier = None
+    except ValueError:
+        earlier = {}
+    if (earlier is None and layout_files(output)) or (earlier is not None and earlier.get("mode") != BEAM_MODE):
+        raise UsageError(f"{output} holds shards that WriteShards did not write; give it a folder of its own (its "
+                         f"last step removes every shard of the layout that this pipeline did not write)")
+    if earlier is not None:
+        fs.delete([summary])
 
 
 def _finish_output(results: list[dict], output: str, score_only: bool) -> dict:
@@ -209,7 +248,8 @@ def _finish_output(results: list[dict], output: str, score_only: bool) -> dict:
     from winnow.pipeline.commit import SUMMARY_FILE, layout_files
     from winnow.pipeline.stages import summarize, summary_json
 
-    summary = summarize(results, score_only=score_only, mode="beam-transform")
+    summary = summarize(results, score_only=score_only, mode=BEAM_MODE)
+    summary["score_only"] = score_only
     named = {fs.join(output, rel) for rel in summary["files"]}
     stale = [path for path in layout_files(output) if path not in named]
     fs.delete(stale)
@@ -236,7 +276,9 @@ class WriteShards(beam.PTransform):
         self.score_only = score_only
 
     def expand(self, rows):
+        _check_output(self.output)
         return (rows
+                | "GlobalWindow" >> beam.WindowInto(GlobalWindows())  # one output, whatever the input's windows
                 | "WriteBundles" >> beam.ParDo(_WriteBundle(self.output))
                 | "CollectWritten" >> beam.combiners.ToList()
                 | "WriteSummary" >> beam.Map(_finish_output, self.output, self.score_only))
