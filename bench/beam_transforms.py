@@ -11,6 +11,9 @@ thresholds ``winnow tune`` learns from a scored sample of them:
 
 Per repetition (alternating), the wall time of each; the figure is the ratio transforms /
 run, min and median over repetitions, and a check that both wrote the same rows.
+
+First run (2026-12-02, 1,381 pages, 3 repetitions): same rows; transforms / run 0.87 (min)
+and 1.07 (median), about 3 s each: the transforms cost what the fused job costs.
 """
 from __future__ import annotations
 
