@@ -41,8 +41,8 @@ FASTTEXT_KIND = "fasttext"
 CLASSIFIER_KINDS = (CLASSIFIER_KIND, FASTTEXT_KIND)
 CLASSIFIER_NAME = "classifier"
 CLASSIFIER_FILE = "classifier.npz"
-FASTTEXT_FILE = "classifier.bin"
-FILE_OF_KIND = {CLASSIFIER_KIND: CLASSIFIER_FILE, FASTTEXT_KIND: FASTTEXT_FILE}
+FASTTEXT_FILE, FASTTEXT_QUANTIZED_FILE = "classifier.bin", "classifier.ftz"
+FILES_OF_KIND = {CLASSIFIER_KIND: (CLASSIFIER_FILE,), FASTTEXT_KIND: (FASTTEXT_FILE, FASTTEXT_QUANTIZED_FILE)}
 FASTTEXT_PARAMS = {"epoch": 25, "lr": 0.2, "wordNgrams": 2, "dim": 50, "bucket": 500_000, "minCount": 1}
 FASTTEXT_SEEDS = 20  # seeds tried in turn when fastText stops with "Encountered NaN"
 CLASSIFIER_COLUMN = "classifier_prob"
@@ -150,7 +150,8 @@ def fasttext_text(lines: Sequence[str]) -> str:
 
 
 def train_classifier(source: LabelledSource, folder: Path, lang: str, *, label_meaning: str, kind: str = CLASSIFIER_KIND,
-                     buckets: int = 1 << 20, epochs: int = 150, lr: float = 0.5, l2: float = 1e-7) -> Path:
+                     buckets: int = 1 << 20, epochs: int = 150, lr: float = 0.5, l2: float = 1e-7,
+                     quantize: bool = False) -> Path:
     """Train the classifier of ``lang`` into ``folder`` (``ROOT/<lang>``, which must hold the
     language's tokenizer for the linear kind); return its path. The same data and parameters
     give the same model (fastText: the same seed)."""
@@ -159,8 +160,10 @@ def train_classifier(source: LabelledSource, folder: Path, lang: str, *, label_m
     if kind not in CLASSIFIER_KINDS:
         raise UsageError(f"classifier kind must be one of {', '.join(CLASSIFIER_KINDS)}, not {kind!r}")
     folder = Path(folder)
+    if quantize and kind != FASTTEXT_KIND:
+        raise UsageError("--quantize applies to --kind fasttext")
     if kind == FASTTEXT_KIND:
-        return _train_fasttext(source, folder, lang, label_meaning)
+        return _train_fasttext(source, folder, lang, label_meaning, quantize=quantize)
     tok_manifest, sp = trained_tokenizer(folder, lang, "a classifier")
     start = time.monotonic()
     docs, labels, n_lines = [], [], 0
@@ -200,6 +203,10 @@ def _usable_counts(source: LabelledSource, labels: list[int], with_text: int) ->
 def _write_classifier_manifest(folder: Path, lang: str, kind: str, out: Path, source: LabelledSource, *,
                                params: dict, documents: int, lines: int, usable: dict, start: float,
                                tokenizer: dict | None, tools: dict) -> None:
+    for kind_files in FILES_OF_KIND.values():  # an earlier classifier's file (of another kind) goes
+        for name in kind_files:
+            if name != out.name:
+                (folder / name).unlink(missing_ok=True)
     counts = source.counts
     fingerprint = source.text_source().fingerprint()
     fingerprint["selection"]["label_field"] = source.label_field
@@ -233,7 +240,8 @@ def _fasttext_version() -> str:
     return "unknown"
 
 
-def _train_fasttext(source: LabelledSource, folder: Path, lang: str, label_meaning: str) -> Path:
+def _train_fasttext(source: LabelledSource, folder: Path, lang: str, label_meaning: str, *,
+                    quantize: bool = False) -> Path:
     import tempfile
 
     import fasttext
@@ -266,15 +274,18 @@ def _train_fasttext(source: LabelledSource, folder: Path, lang: str, label_meani
                                 f"the linear classifier instead (--kind linear)")
     finally:
         train_path.unlink(missing_ok=True)
-    out = folder / FASTTEXT_FILE
-    tmp = folder / f".{FASTTEXT_FILE}.tmp"
+    if quantize:  # product quantization of the trained vectors, no retraining: ~7x smaller
+        model.quantize(input=None, retrain=False, qnorm=False, cutoff=0)
+    out = folder / (FASTTEXT_QUANTIZED_FILE if quantize else FASTTEXT_FILE)
+    tmp = folder / f".{out.name}.tmp"
     model.save_model(str(tmp))
     tmp.replace(out)
     probe = _probe(model)
     _write_classifier_manifest(
         folder, lang, FASTTEXT_KIND, out, source,
         params={"label_meaning": label_meaning, "features": "normalized words and word bigrams (fastText)",
-                **FASTTEXT_PARAMS, "seed": seed, "failed_attempts": len(failed), "probe": probe},
+                **FASTTEXT_PARAMS, "seed": seed, "failed_attempts": len(failed), "quantized": quantize,
+                "probe": probe},
         documents=len(labels), lines=n_lines, usable=usable, start=start, tokenizer=None,
         tools={"fasttext": _fasttext_version()})
     return out
@@ -289,7 +300,7 @@ class Classifier:
 
     @property
     def sha256(self) -> str:
-        return self.manifest["files"][FILE_OF_KIND[self.manifest["kind"]]]["sha256"]
+        return self.manifest["files"][classifier_file(self.manifest)]["sha256"]
 
     @property
     def label_meaning(self) -> str:
@@ -323,15 +334,21 @@ class LinearClassifier(Classifier):
         return p
 
 
+def classifier_file(manifest: dict) -> str | None:
+    """The name of the file a classifier's manifest lists for its kind."""
+    return next((n for n in FILES_OF_KIND.get(manifest["kind"], ()) if n in manifest["files"]), None)
+
+
 def load_classifier(folder: Path, manifest: dict, file_path) -> Classifier:
     """The classifier a manifest describes (``file_path(name)``: its verified file)."""
     kind = manifest["kind"]
-    name = FILE_OF_KIND.get(kind)
-    if name is None:
+    if kind not in FILES_OF_KIND:
         raise WinnowModelError(f"{folder}: classifier {manifest['name']!r} is of kind {kind!r}, which this version "
                                f"does not know ({', '.join(CLASSIFIER_KINDS)})")
-    if name not in manifest["files"]:
-        raise WinnowModelError(f"{folder}: classifier {manifest['name']!r} does not list {name!r}")
+    name = classifier_file(manifest)
+    if name is None:
+        raise WinnowModelError(f"{folder}: classifier {manifest['name']!r} lists none of "
+                               f"{', '.join(FILES_OF_KIND[kind])}")
     path = file_path(name)
     return load_fasttext_classifier(path, manifest) if kind == FASTTEXT_KIND else load_linear_classifier(path, manifest)
 

@@ -169,12 +169,22 @@ def test_a_fasttext_classifier_trains_from_the_cli_and_scores(cls_root, tmp_path
     (line,) = [l for l in winnow("models", root).stdout.splitlines() if "role=classifier" in l]
     assert line.split()[:2] == ["classifier", "fasttext"]
 
-    scorer = Scorer(ModelSet.load(root / "en"))
-    rows = scorer.score_dicts(["Shut up you stupid worthless idiot, nobody wants you here."] + HARMFUL[:3]
-                              + CLEAN[:4] + [""])
-    probs = [r["classifier_prob"] for r in rows]
+    texts = ["Shut up you stupid worthless idiot, nobody wants you here."] + HARMFUL[:3] + CLEAN[:4] + [""]
+    probs = [r["classifier_prob"] for r in Scorer(ModelSet.load(root / "en")).score_dicts(texts)]
     assert all(0 <= p <= 1 for p in probs[:-1]) and math.isnan(probs[-1])
     assert np.mean(probs[:4]) > np.mean(probs[4:8])
+
+    # --quantize: a smaller file instead of the full one (which goes), scoring much the same.
+    full = (root / "en" / "classifier.bin").stat().st_size
+    assert "classifier.ftz" in train_cli(root, cls_root["labelled"], "harmful", "--kind", "fasttext",
+                                         "--quantize").stdout
+    assert not (root / "en" / "classifier.bin").exists() and (root / "en" / "classifier.ftz").stat().st_size < full / 4
+    assert json.loads((root / "en" / "classifier.manifest.json").read_text())["params"]["quantized"] is True
+    quantized = [r["classifier_prob"] for r in Scorer(ModelSet.load(root / "en")).score_dicts(texts)]
+    assert quantized[:-1] == pytest.approx(probs[:-1], abs=0.1) and np.mean(quantized[:4]) > np.mean(quantized[4:8])
+    assert "--quantize applies to --kind fasttext" in one_error_line(
+        train_cli(root, cls_root["labelled"], "harmful", "--quantize", ok=False))
+    train_cli(root, cls_root["labelled"], "harmful", "--kind", "fasttext")  # the full model again, for below
 
     data = bytearray((root / "en" / "classifier.bin").read_bytes())
     (root / "en" / "classifier.bin").write_bytes(bytes(data[: len(data) // 3]))
