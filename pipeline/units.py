@@ -455,12 +455,30 @@ def build_processor(config) -> DocumentProcessor:
     # A copy fetched from a remote models root is always re-hashed.
     verify = True if (local != config.models or config.worker_verify == "full") else "size"
     sets = load_model_sets(local, verify=verify)
+    if config.lang_fallback and config.lang_fallback not in sets:
+        from winnow.models.errors import UsageError
+
+        raise UsageError(f"lang_fallback {config.lang_fallback!r} has no model set under {config.models} "
+                         f"(there: {', '.join(sets)})")
     thresholds = load_thresholds_dict(config.thresholds, sets, source="thresholds") if config.thresholds else None
     router = Router(thresholds, sets, keep_unscored=config.keep_unscored)
     processor = DocumentProcessor(sets, router, thresholds_version=thresholds.version if thresholds else None,
                                   lang_fallback=config.lang_fallback, lang_min_prob=config.lang_min_prob)
     trace("setup end")
     return processor
+
+
+def filter_config(models: str, thresholds: "str | dict | None", *, keep_unscored: bool = False, batch_size: int = 256,
+                  lang_fallback: str | None = None, lang_min_prob: float = LANG_MIN_PROB) -> JobConfig:
+    """The configuration of Winnow's Python APIs (``winnow.Filter``, ``winnow.beam``): no
+    inputs or output; ``thresholds`` a file's path or its content, None to score only."""
+    from .routing import read_thresholds_file
+
+    if isinstance(thresholds, str):
+        thresholds = read_thresholds_file(thresholds)
+    return JobConfig(inputs=(), models=fs.absolute(str(models)), output="", thresholds=thresholds,
+                     keep_unscored=keep_unscored, batch_size=batch_size, lang_fallback=lang_fallback,
+                     lang_min_prob=lang_min_prob)
 
 
 def unit_records(unit: Unit, reader: ReaderOptions) -> Iterator[tuple[str, dict]]:

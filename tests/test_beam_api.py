@@ -160,3 +160,13 @@ def test_windowed_documents_and_their_own_text_field(models_root, thresholds_fil
 def test_read_documents_fails_when_built_on_a_pattern_that_matches_nothing(tmp_path):
     with pytest.raises(FileNotFoundError, match="no input files match"):
         TestPipeline() | ReadDocuments([str(tmp_path / "nothing-*.jsonl")])
+
+
+def test_a_damaged_model_fails_when_the_pipeline_is_built(models_copy):
+    """Workers re-check model files by size only: the launcher checks every hash."""
+    path = next((models_copy / "en").glob("kenlm-clean*.bin"))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(WinnowModelError, match="does not match its manifest"):
+        TestPipeline() | beam.Create(TEXTS) | FilterDocuments(models=str(models_copy))

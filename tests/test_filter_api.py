@@ -63,3 +63,10 @@ def test_one_text_is_one_row_and_user_fields_are_not_winnows(models_root):
                      "text": "A plain sentence about the town's new library and its opening hours."}])[0]
     assert row["doc_id"] == "b" and row["route"] == "scored" and row["reason"] is None  # skip is the user's field
     assert row["record_index"] == 0
+
+
+def test_a_fallback_language_without_models_fails_at_construction(models_root):
+    from winnow.models.errors import UsageError
+
+    with pytest.raises(UsageError, match="lang_fallback 'xx' has no model set"):
+        Filter(models=str(models_root), lang_fallback="xx")

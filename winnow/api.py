@@ -30,22 +30,12 @@ class Filter:
     def __init__(self, models: str, thresholds: "str | dict | None" = None, *, keep_unscored: bool = False,
                  lang_fallback: str | None = None, lang_min_prob: float = LANG_MIN_PROB, batch_size: int = 256,
                  reader: ReaderOptions = ReaderOptions()):
-        from winnow.models import fs
-        from winnow.pipeline.routing import read_thresholds_file
-        from winnow.pipeline.units import JobConfig, build_processor
+        from winnow.pipeline.units import build_processor, filter_config
 
-        if isinstance(thresholds, str):
-            thresholds = read_thresholds_file(thresholds)
-        self.config = JobConfig(inputs=(), models=fs.absolute(str(models)), output="", thresholds=thresholds,
-                                keep_unscored=keep_unscored, batch_size=batch_size, lang_fallback=lang_fallback,
-                                lang_min_prob=lang_min_prob)
+        self.config = filter_config(models, thresholds, keep_unscored=keep_unscored, batch_size=batch_size,
+                                    lang_fallback=lang_fallback, lang_min_prob=lang_min_prob)
         self.reader = reader
         self.processor = build_processor(self.config)
-        if lang_fallback and lang_fallback not in self.processor.scorers:
-            from winnow.models.errors import UsageError
-
-            raise UsageError(f"lang_fallback {lang_fallback!r} has no model set under {models} "
-                             f"(there: {', '.join(self.languages)})")
 
     @property
     def languages(self) -> list[str]:

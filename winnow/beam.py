@@ -46,7 +46,7 @@ from winnow.pipeline.routing import DROP, KEEP, SCORED
 from winnow.pipeline.shards import ShardWriter
 from winnow.pipeline.stages import LANG_MIN_PROB
 from winnow.pipeline.job import PlanUnits, SharedProcessor, publish_counts
-from winnow.pipeline.units import DEFAULT_SPLIT_BYTES, JobConfig, build_processor, unit_records
+from winnow.pipeline.units import DEFAULT_SPLIT_BYTES, JobConfig, build_processor, filter_config, unit_records
 
 __all__ = ["ReadDocuments", "FilterDocuments", "ScoreDocuments", "WriteShards", "PlanUnits",
            "KEPT", "DROPPED", "SCORED", "REJECTED", "DOCUMENTS"]
@@ -131,15 +131,11 @@ class FilterDocuments(beam.PTransform):
                  batch_size: int = 256, lang_fallback: str | None = None, lang_min_prob: float = LANG_MIN_PROB,
                  reader: ReaderOptions = ReaderOptions()):
         super().__init__()
-        from winnow.models import fs
+        from dataclasses import replace
 
-        if isinstance(thresholds, str):
-            from winnow.pipeline.routing import read_thresholds_file
-
-            thresholds = read_thresholds_file(thresholds)
-        self.config = JobConfig(inputs=(), models=fs.absolute(str(models)), output="", thresholds=thresholds,
-                                keep_unscored=keep_unscored, batch_size=batch_size, lang_fallback=lang_fallback,
-                                lang_min_prob=lang_min_prob, worker_verify="size")  # hashes: checked in expand
+        self.config = replace(filter_config(models, thresholds, keep_unscored=keep_unscored, batch_size=batch_size,
+                                            lang_fallback=lang_fallback, lang_min_prob=lang_min_prob),
+                              worker_verify="size")  # the hashes are checked when the pipeline is built
         self.reader = reader
 
     @property
@@ -147,17 +143,10 @@ class FilterDocuments(beam.PTransform):
         return (SCORED,) if self.config.score_only else (KEPT, DROPPED)
 
     def expand(self, docs):
-        from winnow.models import load_model_sets
-        from winnow.pipeline.routing import load_thresholds_dict
+        from dataclasses import replace
 
-        sets = load_model_sets(self.config.models)  # a remote root is fetched and verified
-        if self.config.thresholds:
-            load_thresholds_dict(self.config.thresholds, sets, source="thresholds")
-        if self.config.lang_fallback and self.config.lang_fallback not in sets:
-            from winnow.models.errors import UsageError
-
-            raise UsageError(f"lang_fallback {self.config.lang_fallback!r} has no model set under "
-                             f"{self.config.models} (there: {', '.join(sets)})")
+        # What a worker builds, with every hash checked: a bad model or thresholds file fails now.
+        build_processor(replace(self.config, worker_verify="full"))
         return (docs
                 | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.config.batch_size)
                 | "ScoreAndRoute" >> beam.ParDo(_ScoreAndRoute(self.config, self.reader))
