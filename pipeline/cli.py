@@ -1110,17 +1110,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addFilter(_quiet_beam_import)
     argv = list(sys.argv[1:] if argv is None else argv)
     passthrough = []
-    if "--" in argv:  # everything after -- goes to Beam as given
+    parser = build_parser()
+    commands = _commands(parser)
+    command_name = next((a for a in argv if a in {name.split()[0] for name in commands}), None)
+    on_beam = command_name in commands and commands[command_name].get_default("beam_args")
+    if "--" in argv and on_beam:  # everything after -- goes to Beam as given (elsewhere: argparse's --)
         at = argv.index("--")
         argv, passthrough = argv[:at], argv[at + 1:]
-    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    command = _commands(parser)[" ".join(x for x in (args.command, getattr(args, "what", None)) if x)]
+    command = commands[" ".join(x for x in (args.command, getattr(args, "what", None)) if x)]
     beam = getattr(args, "beam_args", False)
     try:
         args.beam_args_rest = split_engine_args(rest, command, beam=beam) + passthrough
-        if passthrough and not beam:
-            raise UsageError(f"winnow {args.command} takes no engine options (got: {' '.join(passthrough)})")
     except UsageError as exc:
         command.error(str(exc))  # usage line, message, exit 2
     level = _log_level(args)
