@@ -296,8 +296,8 @@ class LabelsMethod(ThresholdMethod):
 
     def plain_verdict(self, d, where):
         lab = d.get("labels")
-        if not isinstance(lab, dict):
-            return super().plain_verdict(d, where)
+        if not isinstance(lab, dict):  # a file without its label diagnostics: nothing supports the cut
+            return METHODS["percentile"].plain_verdict(d, where)
         return (where + f"Labels support a cut at {format_number(d['value'])}: precision {format_number(lab.get('precision'), '.2f')}, "
                 f"recall {format_number(lab.get('recall'), '.2f')}, ROC-AUC {format_number(lab.get('roc_auc'), '.2f')}. "
                 + str(d.get("verdict") or ""))

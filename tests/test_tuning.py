@@ -411,3 +411,23 @@ def test_the_statistics_libraries_give_the_thresholds_of_the_hand_written_code()
     assert rule["combined"]["coef"] == pytest.approx([1.2277485445845278, -0.670266769429726, -0.25196442374143324],
                                                      rel=1e-6)
     assert rule["combined"]["l2"] == 1.0
+
+
+def test_verdicts_say_why_a_method_gave_way():
+    """With labels given but too few for a score, auto says so before the mixture's verdict;
+    --method labels that falls back records it; the report's verdict follows the method."""
+    from winnow.pipeline.report import _plain_verdict
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(2.0, 0.3, 200)
+    few = np.full(200, -1)
+    few[:5] = [1, 0, 1, 0, 1]
+    auto = tune_score("kenlm_clean_pp", "above", 10 ** values, TuneOptions(), labels=few)
+    assert auto["method"] == "percentile" and auto["verdict"].startswith("no usable labels; not bimodal")
+    assert "fallback_from" not in auto
+    forced = tune_score("kenlm_clean_pp", "above", 10 ** values, TuneOptions(method="labels"), labels=few)
+    assert forced["method"] == "percentile" and forced["fallback_from"] == "labels"
+    assert forced["verdict"].startswith("no usable labels; percentile cut")
+    assert _plain_verdict(auto, [auto["value"]]).split(". ", 1)[1].startswith("Nothing in the data supports")
+    broken = {**auto, "method": "labels"}  # a labels verdict whose diagnostics are missing
+    assert "Nothing in the data supports" in _plain_verdict(broken, [auto["value"]])
