@@ -52,8 +52,8 @@ setup(
         "neural": ["torch==2.13.0", "safetensors>=0.4,<1"],
         # The Spark engine (winnow run --engine spark). Spark 4 runs on Java 17 or 21.
         "spark": ["pyspark==4.1.1"],
-        # winnow tune and report (and the end-of-run report): the mixture fit, logistic
-        # regression, ROC and PR curves; not needed by workers that only score and route.
+        # winnow tune and report (and the end-of-run report): logistic regression, ROC and
+        # PR curves, moments; not needed by workers that only score and route.
         "tune": TUNE_REQUIRES,
         # DuckDB and Polars only read the output back in the one-table tests.
         "test": ["pytest>=8", "hypothesis==6.170.17", "torch==2.13.0", "safetensors>=0.4,<1",
