@@ -244,6 +244,7 @@ def test_a_live_lock_is_respected(models_root, thresholds_file, tmp_path, case, 
     assert code == 2 and "being written by another winnow run (run deadbeef0000" in err
     said = [line for line in err.strip().splitlines() if not line.startswith("  ")]  # less the rules in force
     assert len(said) == 2 and not list(out.glob("route=*"))  # the launch line + the error
+    assert "Traceback" not in err and all("drop as" in line for line in err.splitlines() if line.startswith("  "))
 
 
 def test_the_lock_heartbeat_keeps_a_long_run_alive(tmp_path, monkeypatch):

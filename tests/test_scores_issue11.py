@@ -1,6 +1,7 @@
 """Issue 11's new scores, with real tiny models trained here: the classifier role
 (``winnow train classifier``, ``classifier_prob``), the corpus LM and ``kenlm_contrast``,
 ``kenlm_harmful_share``, and how tune and route use them."""
+import copy
 import json
 import math
 import shutil
@@ -330,9 +331,9 @@ def test_float_labels_are_read_or_skipped_not_a_traceback(cls_root, tmp_path):
     root = copy_root(cls_root["root"], tmp_path / "models")
     labelled = tmp_path / "floats.jsonl"
     labelled.write_text(cls_root["labelled"].read_text() + json.dumps({"text": HARMFUL[0], "label": 1.0}) + "\n")
-    res = train_cli(root, labelled, ok=False)
+    res = train_cli(root, labelled)  # 1.0, as pandas writes a 1, is read as 1
     assert "Traceback" not in res.stderr
-    assert res.returncode in (0, 2)
+    assert "13 texts labelled 1, 36 labelled 0" in res.stdout
 
 
 def test_a_label_whose_texts_are_all_blank_is_a_missing_label(cls_root, tmp_path):
@@ -489,6 +490,21 @@ def test_score_only_run_tune_and_route_with_a_classifier(models_copy, tmp_path, 
         assert [r["score"] for r in th["languages"]["en"]["rules"]] == ["kenlm_log_ratio", "classifier_prob"]
         assert all(r["reason"] == "harmful" for r in out if r["decided_rule"] == "kenlm_log_ratio"
                    and r["route"] == "drop")
+        # Here the harmful rule drops what the classifier would: alone, the quality rule drops
+        # exactly the documents above its cut, as low_quality.
+        alone = copy.deepcopy(th)
+        alone["languages"]["en"]["rules"] = [r for r in alone["languages"]["en"]["rules"]
+                                             if r["score"] == "classifier_prob"]
+        alone_file, alone_out = tmp_path / "alone.json", tmp_path / "routed-alone"
+        alone_file.write_text(json.dumps(alone))
+        assert main(["route", "--scored", str(scored), "--models", str(models_copy), "--thresholds",
+                     str(alone_file), "--output", str(alone_out)]) == 0
+        en_out = [r for r in ds.dataset(alone_out, format="parquet", partitioning="hive").to_table().to_pylist()
+                  if r["lang"] == "en" and r["reason"] != "too_short"]
+        dropped = [r for r in en_out if r["route"] == "drop"]
+        assert dropped and len(dropped) < len(en_out)
+        assert all((r["route"] == "drop") == (r["classifier_prob"] > cut) for r in en_out)
+        assert all(r["reason"] == "low_quality" and r["decided_by"] == "classifier" for r in dropped)
 
     # Retrained, the classifier no longer means what tune measured: the rules refuse to load.
     train_cli(models_copy, labelled, meaning, "--epochs", "51")
