@@ -128,7 +128,7 @@ def _engine(args):
                       if given]
         if spark_only:
             raise UsageError(f"{', '.join(spark_only)} apply to --engine spark; add --engine spark, or drop them")
-        level = getattr(args, "log_level_value", logging.INFO)
+        level = _log_level(args)
         if not any(a.startswith("--default_sdk_harness_log_level") for a in rest):
             # Beam's workers (other processes, or machines) log their internals at INFO.
             harness = "DEBUG" if level <= logging.DEBUG else logging.getLevelName(max(level, logging.WARNING))
@@ -1052,7 +1052,7 @@ def split_engine_args(rest: list[str], command: argparse.ArgumentParser, *, beam
     go to Beam unchecked."""
     import difflib
 
-    known = beam_option_flags() if beam else {}
+    known = beam_option_flags() if beam and rest else {}  # Beam's option list: only when there are any
     passed, expect_value = [], None
     for arg in rest:
         name = arg.split("=", 1)[0]
@@ -1124,9 +1124,7 @@ def main(argv: list[str] | None = None) -> int:
         args.beam_args_rest = split_engine_args(rest, command, beam=beam) + passthrough
     except UsageError as exc:
         command.error(str(exc))  # usage line, message, exit 2
-    level = _log_level(args)
-    args.log_level_value = level
-    _setup_logging(level)
+    _setup_logging(_log_level(args))
     try:
         return args.func(args)
     except KeyboardInterrupt:

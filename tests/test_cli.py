@@ -144,7 +144,7 @@ def test_beam_options_pass_through_and_v_is_winnows(models_root, tmp_path, capsy
     seen = {}
 
     def fake_run(engine, config, args):
-        seen["beam_args"], seen["level"] = engine.beam_args, args.log_level_value
+        seen["beam_args"], seen["level"] = engine.beam_args, cli._log_level(args)
         raise cli.RunFailed("stop here")
 
     monkeypatch.setattr(cli, "_run_engine", fake_run)
