@@ -171,7 +171,7 @@ def score(scorer: Scorer, rows: list[dict]) -> dict:
     for i in range(0, len(rows), 2000):
         for d in scorer.score([r["text"] for r in rows[i:i + 2000]]):
             flat = d.to_dict()
-            flat["n_tokens"] = d.n_pieces + d.n_lines
+            flat["n_tokens"] = d.n_tokens
             for k in SINGLE + ["n_tokens"]:
                 out.setdefault(k, []).append(flat.get(k))
     return out
@@ -272,7 +272,7 @@ def webq(root: Path) -> dict:
     y = np.array([r["label"] for r in rows])
     model_set = load_model_set(folder.parent, "en")
     docs = Scorer(model_set).score([r["text"] for r in rows])
-    flat = [{**d.to_dict(), "n_tokens": d.n_pieces + d.n_lines} for d in docs]
+    flat = [{**d.to_dict(), "n_tokens": d.n_tokens} for d in docs]
     col = {k: np.array([r[k] for r in flat], dtype=float) for k in
            ("kenlm_clean_pp", "kenlm_corpus_pp", "kenlm_contrast", CLASSIFIER_COLUMN, "n_tokens")}
     feats = {

@@ -62,6 +62,11 @@ class DocumentScore:
     # per LM: [(log10_prob, n_tokens), ...] for each scored line, when asked for
     lines: dict[str, list[tuple[float, int]]] | None = None
 
+    @property
+    def n_tokens(self) -> int:
+        """The scoring contract's token count: the pieces and one ``</s>`` per line."""
+        return self.n_pieces + self.n_lines
+
     def to_dict(self) -> dict:
         """Flat columns: ``n_lines``, ``n_pieces``, ``<lm>_log10p``, ``<lm>_tokens``, ``<lm>_pp``, ``<kind>_log_ratio``."""
         out: dict = {"n_lines": self.n_lines, "n_pieces": self.n_pieces}

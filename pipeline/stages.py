@@ -122,7 +122,7 @@ class DocumentProcessor:
             row = rows[i]
             if counts:
                 row["n_lines"] = s.n_lines
-                row["n_tokens"] = s.n_pieces + s.n_lines
+                row["n_tokens"] = s.n_tokens
             for name, lm_score in s.lms.items():
                 row[f"{column(name)}_log10p"] = lm_score.log10_prob
                 row[f"{column(name)}_pp"] = lm_score.perplexity
