@@ -156,7 +156,7 @@ def train_classifier(source: LabelledSource, folder: Path, lang: str, *, label_m
     language's tokenizer for the linear kind); return its path. The same data and parameters
     give the same model (fastText: the same seed)."""
     if label_meaning not in LABEL_MEANINGS:
-        raise TrainingError(f"label meaning must be one of {', '.join(LABEL_MEANINGS)}, not {label_meaning!r}")
+        raise UsageError(f"label meaning must be one of {', '.join(LABEL_MEANINGS)}, not {label_meaning!r}")
     if kind not in CLASSIFIER_KINDS:
         raise UsageError(f"classifier kind must be one of {', '.join(CLASSIFIER_KINDS)}, not {kind!r}")
     folder = Path(folder)
@@ -203,10 +203,6 @@ def _usable_counts(source: LabelledSource, labels: list[int], with_text: int) ->
 def _write_classifier_manifest(folder: Path, lang: str, kind: str, out: Path, source: LabelledSource, *,
                                params: dict, documents: int, lines: int, usable: dict, start: float,
                                tokenizer: dict | None, tools: dict) -> None:
-    for kind_files in FILES_OF_KIND.values():  # an earlier classifier's file (of another kind) goes
-        for name in kind_files:
-            if name != out.name:
-                (folder / name).unlink(missing_ok=True)
     counts = source.counts
     fingerprint = source.text_source().fingerprint()
     fingerprint["selection"]["label_field"] = source.label_field
@@ -226,6 +222,10 @@ def _write_classifier_manifest(folder: Path, lang: str, kind: str, out: Path, so
         "train_seconds": round(time.monotonic() - start, 3),
         "tools": tool_versions(**tools),
     })
+    for kind_files in FILES_OF_KIND.values():  # the file of the classifier this one replaced goes (its
+        for name in kind_files:               # manifest no longer names it)
+            if name != out.name:
+                (folder / name).unlink(missing_ok=True)
     log.info("%s/%s (%s): %d documents -> %s", lang, CLASSIFIER_NAME, kind, documents, out)
 
 
