@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.shared_corpora import DATA, require_data  # noqa: E402
 
 from winnow.models.langid import LanguageIdentifier  # noqa: E402
+from winnow.pipeline.stages import LANG_MIN_PROB  # noqa: E402
 
-FLOORS = (0.3, 0.5, 0.6, 0.7)
+FLOORS = tuple(sorted({0.3, 0.5, 0.7, LANG_MIN_PROB}))  # the default among them
 
 
 def main() -> None:
