@@ -5,8 +5,6 @@ import copy
 import json
 import math
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from conftest import SAMPLE_WEB, TEXT, TINY_LM
+from test_cli import run as winnow  # the CLI as a user runs it (a subprocess)
 from winnow.models import ModelSet, Scorer, WinnowModelError, load_model_sets
 from winnow.models.classifier import LabelledSource, train_classifier
 from winnow.models.kenlm_lm import train_kenlm
@@ -25,15 +24,7 @@ from winnow.pipeline.routing import (ABOVE, BELOW, ThresholdsError, load_thresho
                                      manifest_reasons, score_directions)
 from winnow.pipeline.tuning import default_scores
 
-WINNOW = [sys.executable, "-m", "winnow.pipeline.cli"]
 FAST = ["--buckets", "4096", "--epochs", "50"]  # a classifier in a fraction of a second
-
-
-def winnow(*args, ok=True):
-    res = subprocess.run([*WINNOW, *map(str, args)], capture_output=True, text=True, timeout=120)
-    if ok:
-        assert res.returncode == 0, res.stderr
-    return res
 
 
 def one_error_line(res) -> str:
@@ -81,11 +72,6 @@ def cls_root(models_root, tmp_path_factory):
     res = train_cli(root, labelled)
     return {"root": root, "labelled": labelled, "stdout": res.stdout, "stderr": res.stderr,
             "trained_at": time.time(), "npz": (root / "en" / "classifier.npz").read_bytes()}
-
-
-def copy_root(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest)
-    return dest
 
 
 # --- 1. training through the CLI ------------------------------------------------------------------
@@ -157,7 +143,7 @@ def test_a_fasttext_classifier_trains_from_the_cli_and_scores(cls_root, tmp_path
     """--kind fasttext: the manifest says so (and which seed trained: fastText may stop with
     "Encountered NaN" and is retried); it scores like the linear kind, and a damaged file is
     a model error in one line."""
-    root = copy_root(cls_root["root"], tmp_path / "models")
+    root = shutil.copytree(cls_root["root"], tmp_path / "models")
     for name in ("classifier.npz", "classifier.manifest.json"):
         (root / "en" / name).unlink()
     res = train_cli(root, cls_root["labelled"], "harmful", "--kind", "fasttext")
@@ -196,7 +182,7 @@ def test_a_fasttext_classifier_trains_from_the_cli_and_scores(cls_root, tmp_path
 
 
 def test_retraining_on_the_same_data_gives_the_same_file(cls_root, tmp_path):
-    root = copy_root(cls_root["root"], tmp_path / "models")
+    root = shutil.copytree(cls_root["root"], tmp_path / "models")
     # Zip entries carry a 2-second timestamp: retrain in another 2-second window than the
     # fixture did, so a model file that records the time cannot pass by chance.
     time.sleep(max(0.0, cls_root["trained_at"] + 2.1 - time.time()))
@@ -214,7 +200,7 @@ def test_retraining_on_the_same_data_gives_the_same_file(cls_root, tmp_path):
 
 
 def test_classifier_training_errors_are_one_clear_line(cls_root, tmp_path):
-    root = copy_root(cls_root["root"], tmp_path / "models")
+    root = shutil.copytree(cls_root["root"], tmp_path / "models")
     before = (root / "en" / "classifier.npz").read_bytes()
 
     ones = tmp_path / "ones.jsonl"
@@ -241,7 +227,7 @@ def test_classifier_training_errors_are_one_clear_line(cls_root, tmp_path):
 
 
 def test_a_damaged_classifier_is_refused_naming_the_file(cls_root, tmp_path):
-    root = copy_root(cls_root["root"], tmp_path / "models")
+    root = shutil.copytree(cls_root["root"], tmp_path / "models")
     npz = root / "en" / "classifier.npz"
     npz.write_bytes(b"this is not a model " * 50)
     with pytest.raises(WinnowModelError, match=r"classifier\.npz: does not match its manifest"):
@@ -296,7 +282,7 @@ def _npy_not_npz(root: Path) -> str | bool:
 @pytest.mark.parametrize("damage", [_truncate_and_fix_manifest, _flip_a_byte, _npy_not_npz],
                          ids=["truncated", "same-size-damage-size-verify", "npy-file"])
 def test_every_damaged_classifier_file_is_a_model_error(cls_root, tmp_path, damage):
-    root = copy_root(cls_root["root"], tmp_path / "models")
+    root = shutil.copytree(cls_root["root"], tmp_path / "models")
     verify = damage(root)
     with pytest.raises(WinnowModelError, match=r"classifier\.npz"):
         ModelSet.load(root / "en", verify=verify)
@@ -308,7 +294,7 @@ def test_a_classifier_of_another_tokenizer_or_a_second_one_is_refused(cls_root, 
     train_tokenizer(TextSource(sorted(TEXT.glob("en_*.txt"))), other, "en", vocab_size=250)
     train_classifier(LabelledSource([cls_root["labelled"]]), other, "en", label_meaning="harmful",
                      buckets=4096, epochs=50)
-    root = copy_root(cls_root["root"], tmp_path / "models")
+    root = shutil.copytree(cls_root["root"], tmp_path / "models")
     for name in ("classifier.npz", "classifier.manifest.json"):
         shutil.copy(other / name, root / "en" / name)
     ModelSet.load(other)  # fine beside its own tokenizer
@@ -320,7 +306,7 @@ def test_a_classifier_of_another_tokenizer_or_a_second_one_is_refused(cls_root, 
     one_error_line(winnow("models", root, ok=False))
 
     # Two classifiers in one folder.
-    root2 = copy_root(cls_root["root"], tmp_path / "models2")
+    root2 = shutil.copytree(cls_root["root"], tmp_path / "models2")
     m = json.loads((root2 / "en" / "classifier.manifest.json").read_text())
     (root2 / "en" / "second.manifest.json").write_text(json.dumps({**m, "name": "second"}))
     with pytest.raises(WinnowModelError, match="a second classifier"):
@@ -328,7 +314,7 @@ def test_a_classifier_of_another_tokenizer_or_a_second_one_is_refused(cls_root, 
 
 
 def test_float_labels_are_read_or_skipped_not_a_traceback(cls_root, tmp_path):
-    root = copy_root(cls_root["root"], tmp_path / "models")
+    root = shutil.copytree(cls_root["root"], tmp_path / "models")
     labelled = tmp_path / "floats.jsonl"
     labelled.write_text(cls_root["labelled"].read_text() + json.dumps({"text": HARMFUL[0], "label": 1.0}) + "\n")
     res = train_cli(root, labelled)  # 1.0, as pandas writes a 1, is read as 1
@@ -337,7 +323,7 @@ def test_float_labels_are_read_or_skipped_not_a_traceback(cls_root, tmp_path):
 
 
 def test_a_label_whose_texts_are_all_blank_is_a_missing_label(cls_root, tmp_path):
-    root = copy_root(cls_root["root"], tmp_path / "models")
+    root = shutil.copytree(cls_root["root"], tmp_path / "models")
     labelled = tmp_path / "blank1.jsonl"
     labelled.write_text("".join(json.dumps({"text": t, "label": 0}) + "\n" for t in BENIGN + CLEAN)
                         + "".join(json.dumps({"text": " \n\t ", "label": 1}) + "\n" for _ in range(3)))
