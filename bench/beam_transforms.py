@@ -12,8 +12,11 @@ thresholds ``winnow tune`` learns from a scored sample of them:
 Per repetition (in alternating order), the wall time of each; the figure is the ratio
 transforms / run, min and median over repetitions, and a check that both wrote the same rows.
 
-First run (2026-12-02, 1,381 pages, 3 repetitions): same rows; transforms / run 0.87 (min)
-and 1.07 (median), about 3 s each: the transforms cost what the fused job costs.
+Run of 2026-12-02 (1,381 pages, 5 repetitions in alternating order): same rows; transforms /
+run 1.09 (min) and 1.21 (median), 2.4-3.4 s each: the transforms cost 10-20% more than the
+fused job on this small input (a first run that always ran `winnow run` first gave 0.87 /
+1.07). The process aborted at exit ("terminate called without an active exception") after
+printing; not seen in the test suite.
 """
 from __future__ import annotations
 
